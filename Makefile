@@ -1,0 +1,92 @@
+# lychee-rerank-sidecar. `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+DATA := data/catalog
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
+	test test-unit test-integration test-e2e check lint format typecheck bench-engine \
+	bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean
+
+help: ## List every target with its purpose
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,console,eval]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install the project with its dev, console and eval extras
+
+run: venv ## Run the product: OpenSearch, Redis, sample catalog, sidecar (:8080), console (:8501)
+	@scripts/run.sh
+
+stop: ## Stop everything `make run` started
+	@scripts/stop.sh
+
+services-up: venv ## Start only OpenSearch (:9200) and Redis (:6379)
+	@scripts/services.sh up
+
+services-down: ## Stop OpenSearch and Redis started by services-up
+	@scripts/services.sh down
+
+catalog: venv ## Generate the sample catalog (products, images, judged queries) into data/catalog
+	$(PY) -m sidecar.sample_catalog generate --out $(DATA)
+
+tiny-checkpoint: venv ## Write a tiny random-weight Qwen2.5-VL checkpoint to data/tiny-lychee
+	$(PY) -m lychee_engine.tiny data/tiny-lychee
+
+calibrate: venv ## Refit the MiniLM score calibration from its judged pairs
+	$(PY) -m lychee_engine.calibrate_minilm
+
+check: venv ## ruff lint + format check and mypy on the three packages
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+lint: check ## Alias of check
+
+format: venv ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: venv check ## The whole suite (unit, integration, e2e; not gpu): starts and stops its services
+	@scripts/ensure_system_deps.sh
+	$(PY) -m pytest -m "not gpu" tests
+	$(MAKE) --no-print-directory bench-gpu-tiny
+
+test-unit: venv ## Unit tests only (no services)
+	$(PY) -m pytest tests/unit
+
+test-integration: venv ## Integration tests against real OpenSearch and Redis
+	$(PY) -m pytest -m integration tests/integration
+
+test-e2e: venv ## The console driven in headless Chromium against the whole stack
+	@scripts/ensure_system_deps.sh
+	$(PY) -m pytest -m e2e tests/e2e
+
+bench-engine: venv ## Engine throughput/latency/padding vs a naive reference (tiny checkpoint on CPU)
+	$(PY) benchmarks/bench_engine.py
+
+bench-sidecar: venv ## Warm-cache search via the sidecar vs straight to OpenSearch, and the cold path
+	$(PY) benchmarks/bench_sidecar.py
+
+bench-gpu: venv ## GPU serving benchmark on a full-size random-weight Qwen2.5-VL-7B (needs CUDA)
+	$(PY) benchmarks/bench_gpu.py --full-size
+
+bench-gpu-tiny: venv ## The GPU benchmark script on the tiny checkpoint on CPU (keeps it from rotting)
+	$(PY) benchmarks/bench_gpu.py --tiny
+
+eval: venv ## NDCG@10 / NDCG@5 / MRR@10 / Recall@W of BM25 vs reranked on the sample catalog
+	$(PY) -m sidecar.eval --out reports/eval
+
+loadtest: venv ## Concurrent clients against the sidecar (minilm): errors, latency, RSS over time
+	$(PY) benchmarks/loadtest.py
+
+clean: stop ## Remove generated data, caches and the run directory (keeps .venv)
+	rm -rf data .run test-artifacts reports .pytest_cache .mypy_cache .ruff_cache

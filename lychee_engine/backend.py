@@ -1,0 +1,40 @@
+"""The contract between the micro-batcher and a model backend.
+
+A backend turns pairs into prepared inputs (tokenisation, image preprocessing: CPU work,
+run off the event loop) and scores lists of prepared pairs synchronously (the forward
+pass, run in the batcher's single worker thread). Backends own their batching under a
+token budget, their OOM back-off and their device; the batcher owns concurrency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from lychee_engine.types import Document, Query
+
+
+@dataclass(slots=True)
+class PreparedPair:
+    """One (query, document, instruction) pair ready for a forward pass."""
+
+    tokens: int  # sequence length the pair will occupy, image tokens included
+    payload: Any = field(repr=False)  # backend-specific tensors / ids
+
+
+@runtime_checkable
+class PairBackend(Protocol):
+    model_id: str
+    revision: str
+    supports_images: bool
+    max_batch_tokens: int
+
+    def prepare(
+        self, query: Query, documents: list[Document], instruction: str | None
+    ) -> list[PreparedPair]:
+        """Tokenise and preprocess; raises UnsupportedInput for inputs it cannot score."""
+        ...
+
+    def score_prepared(self, pairs: list[PreparedPair]) -> list[float]:
+        """Score pairs (any mix of requests) and return scores in input order."""
+        ...

@@ -1,0 +1,124 @@
+"""All service settings: environment variables (prefix LYCHEE_) over one optional YAML file.
+
+`LYCHEE_CONFIG=/path/sidecar.yaml` names the YAML file; nested keys use `__` in env vars,
+e.g. `LYCHEE_CACHE__TTL_S=3600`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from lychee_engine.options import DEFAULT_INSTRUCTION
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+
+class IndexFields(BaseModel):
+    """How a hit's `_source` becomes a document, and which fields rules may read."""
+
+    id_field: str = "id"
+    title: str = "title"
+    selling_points: list[str] = Field(default_factory=lambda: ["selling_points"])
+    image_fields: list[str] = Field(default_factory=lambda: ["image_url"])
+    rule_fields: list[str] = Field(default_factory=lambda: ["sales", "rating", "price"])
+
+
+class IndexConfig(BaseModel):
+    window: int = Field(50, ge=1, le=1000)
+    instruction: str | None = None
+    fields: IndexFields = Field(default_factory=IndexFields)
+    rerank: bool = True
+
+
+class EngineSettings(BaseModel):
+    # "minilm" | "lychee:/models/dir" | "tiny:/dir" | "remote:http://host:8080"
+    model: str = "minilm"
+    max_batch_tokens: int = 4096
+    max_wait_ms: float = 5.0
+    queue_size: int = 2048
+    max_doc_chars: int = 512
+    min_pixels: int = 4 * 28 * 28
+    max_pixels: int = 1280 * 28 * 28
+
+
+class CacheSettings(BaseModel):
+    redis_url: str | None = None  # None -> in-process LRU
+    ttl_s: int = 7 * 24 * 3600
+    ttl_jitter: float = 0.1
+    timeout_s: float = 0.05
+    lru_size: int = 100_000
+
+
+class ImageFetchSettings(BaseModel):
+    allowed_schemes: list[str] = Field(default_factory=lambda: ["https", "http"])
+    allowed_hosts: list[str] = Field(default_factory=list)  # empty: any public host
+    local_root: str | None = None  # images given as paths must resolve under it
+    connect_timeout_s: float = 1.0
+    read_timeout_s: float = 2.0
+    total_timeout_s: float = 3.0
+    max_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_redirects: int = 3
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_documents: int = 1000
+    max_text_chars: int = 20_000
+    max_query_chars: int = 1000
+    max_window: int = 1000
+    max_inflight: int = 64
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LYCHEE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_timeout_s: float = 30.0
+    rules_path: str | None = None
+    api_key: str | None = None
+    model_deadline_ms: int = 2000
+    breaker_failures: int = 5
+    breaker_reset_s: float = 30.0
+    default_instruction: str = DEFAULT_INSTRUCTION
+    normalization_dictionary: list[str] = Field(default_factory=list)
+    default_index: IndexConfig = Field(default_factory=IndexConfig)
+    indices: dict[str, IndexConfig] = Field(default_factory=dict)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    images: ImageFetchSettings = Field(default_factory=ImageFetchSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    def index(self, name: str) -> IndexConfig:
+        return self.indices.get(name, self.default_index)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("LYCHEE_CONFIG")
+        if config and Path(config).is_file():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
