@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from lychee_engine.options import DEFAULT_INSTRUCTION
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from lychee_engine.options import DEFAULT_INSTRUCTION
 
 
 class IndexFields(BaseModel):

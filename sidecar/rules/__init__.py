@@ -1,0 +1,24 @@
+"""Business rules: thresholds, bands, blend, boosts, pins and hides, loaded from YAML."""
+
+from sidecar.rules.engine import apply_rules
+from sidecar.rules.errors import RulesError
+from sidecar.rules.models import Bands, Blend, Boost, RuleOverride, RuleSet
+from sidecar.rules.query_rules import Hide, Pin
+from sidecar.rules.store import RulesStore, load_rules_file, parse_rules
+from sidecar.rules.types import RankedHit
+
+__all__ = [
+    "Bands",
+    "Blend",
+    "Boost",
+    "Hide",
+    "Pin",
+    "RankedHit",
+    "RuleOverride",
+    "RuleSet",
+    "RulesError",
+    "RulesStore",
+    "apply_rules",
+    "load_rules_file",
+    "parse_rules",
+]
