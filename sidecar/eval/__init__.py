@@ -1,1 +1,1 @@
-"""Relevance evaluation: NDCG@10 of BM25 (OpenSearch) vs reranked (the sidecar) on judged queries."""
+"""Relevance evaluation: NDCG@10 of BM25 (OpenSearch) vs reranked (the sidecar)."""
