@@ -33,7 +33,7 @@ class IndexFields(BaseModel):
 
 
 class IndexConfig(BaseModel):
-    window: int = Field(50, ge=1, le=1000)
+    window: int = Field(default=50, ge=1, le=1000)
     instruction: str | None = None
     fields: IndexFields = Field(default_factory=IndexFields)
     rerank: bool = True
@@ -61,6 +61,8 @@ class CacheSettings(BaseModel):
 class ImageFetchSettings(BaseModel):
     allowed_schemes: list[str] = Field(default_factory=lambda: ["https", "http"])
     allowed_hosts: list[str] = Field(default_factory=list)  # empty: any public host
+    # exact host names trusted even when they resolve to private addresses (internal CDN)
+    allow_private_hosts: list[str] = Field(default_factory=list)
     local_root: str | None = None  # images given as paths must resolve under it
     connect_timeout_s: float = 1.0
     read_timeout_s: float = 2.0
@@ -93,7 +95,7 @@ class Settings(BaseSettings):
     breaker_reset_s: float = 30.0
     default_instruction: str = DEFAULT_INSTRUCTION
     normalization_dictionary: list[str] = Field(default_factory=list)
-    default_index: IndexConfig = Field(default_factory=IndexConfig)
+    default_index: IndexConfig = Field(default_factory=lambda: IndexConfig())
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)

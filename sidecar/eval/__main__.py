@@ -44,7 +44,8 @@ def load_dataset(args: argparse.Namespace) -> JudgedDataset:
     if args.dataset == "trec":
         return loaders.load_trec(*args.trec)
     if args.dataset == "esci":
-        return loaders.load_esci(*args.esci, max_queries=args.max_queries)
+        examples, products = args.esci
+        return loaders.load_esci(examples, products, max_queries=args.max_queries)
     if args.dataset == "wands":
         return loaders.load_wands(args.data, max_queries=args.max_queries)
     from sidecar.sample_catalog import generate_catalog

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from sidecar.eval.dataset import JudgedQuery
 
@@ -22,7 +23,7 @@ def metric_names(window: int) -> list[str]:
     return ["ndcg@10", "ndcg@5", "mrr@10", f"recall@{window}"]
 
 
-def _to_ranx(queries: list[JudgedQuery], ranking: Ranking, name: str):  # type: ignore[no-untyped-def]
+def _to_ranx(queries: list[JudgedQuery], ranking: Ranking, name: str) -> tuple[Any, Any]:
     from ranx import Qrels, Run
 
     qrels = Qrels({q.qid: {d: g for d, g in q.judgments.items() if g > 0} for q in queries})
