@@ -1,0 +1,191 @@
+"""The score cache: one MGET per request, pipelined SETs with a jittered TTL.
+
+Keys are built by `cache_key`; every key of one request shares the `{...}` hash tag built
+from the query part, so on Redis Cluster the whole request lives in one hash slot and one
+MGET serves it. Redis is an optimisation: down or slow means misses and dropped writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from cachetools import TTLCache
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from connectors.hashing import sha256_hex
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "lychee:v1"
+_LOG_EVERY_S = 30.0
+
+
+def cache_key(
+    model_id: str,
+    revision: str,
+    prompt_version: str,
+    instruction: str,
+    query_text: str | None,
+    query_image_hash: str | None,
+    doc_hash: str,
+) -> str:
+    """The cache key of one (model, prompt, query, document) score.
+
+    Shape: `lychee:v1:{<query digest>}:<document digest>`. Any component changing gives a
+    different key; the braces make every key of one query share a Redis Cluster slot.
+    """
+    query = [model_id, revision, prompt_version, instruction, query_text, query_image_hash]
+    query_digest = sha256_hex(json.dumps(query, ensure_ascii=False).encode())[:32]
+    return f"{KEY_PREFIX}:{{{query_digest}}}:{sha256_hex(doc_hash.encode())[:32]}"
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters since start: per-key hits and misses, failed cache operations."""
+
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+
+    def count(self, values: list[float | None]) -> list[float | None]:
+        found = sum(v is not None for v in values)
+        self.hits += found
+        self.misses += len(values) - found
+        return values
+
+
+class ScoreCache(Protocol):
+    """Where scores are kept between requests."""
+
+    stats: CacheStats
+
+    async def get_many(self, keys: list[str]) -> list[float | None]:
+        """One value (or None for a miss) per key, in order. Never raises."""
+        ...
+
+    async def set_many(self, scores: dict[str, float]) -> None:
+        """Store scores; failures drop the writes silently (counted in stats.errors)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LruScoreCache:
+    """In-process cache for single-instance deployments (no Redis URL configured)."""
+
+    def __init__(self, maxsize: int = 100_000, ttl_s: float = 7 * 24 * 3600) -> None:
+        self.stats = CacheStats()
+        self._entries: TTLCache[str, float] = TTLCache(maxsize=maxsize, ttl=ttl_s)
+
+    async def get_many(self, keys: list[str]) -> list[float | None]:
+        return self.stats.count([self._entries.get(key) for key in keys])
+
+    async def set_many(self, scores: dict[str, float]) -> None:
+        self._entries.update(scores)
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+def _parse(raw: bytes | str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class RedisScoreCache:
+    """Redis-backed cache that fails open.
+
+    Each call is bounded by small socket timeouts and a hard deadline (2 x `timeout_s`).
+    After a failure Redis is skipped for `retry_after_s`, so a dead Redis costs nothing
+    per request; afterwards the next call reconnects on its own. Failures are counted in
+    `stats.errors` and logged at most once per 30 s.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        ttl_s: int = 7 * 24 * 3600,
+        ttl_jitter: float = 0.1,
+        timeout_s: float = 0.05,
+        *,
+        retry_after_s: float = 1.0,
+        max_connections: int = 64,
+    ) -> None:
+        if ttl_s < 1 or not 0 <= ttl_jitter < 1 or timeout_s <= 0:
+            raise ValueError("need ttl_s >= 1, 0 <= ttl_jitter < 1 and timeout_s > 0")
+        self.stats = CacheStats()
+        self._ttl_s = ttl_s
+        self._jitter = ttl_jitter
+        self._deadline = 2 * timeout_s
+        self._retry_after_s = retry_after_s
+        self._skip_until = 0.0
+        self._last_log = -math.inf
+        self._client = Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # a retry would double the latency we just paid
+            max_connections=max_connections,
+        )
+
+    async def get_many(self, keys: list[str]) -> list[float | None]:
+        if not keys:
+            return []
+        if self._skipping():
+            return self.stats.count([None] * len(keys))
+        try:
+            async with asyncio.timeout(self._deadline):
+                raw = await self._client.mget(keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed("MGET", exc)
+            return self.stats.count([None] * len(keys))
+        return self.stats.count([_parse(value) for value in raw])
+
+    async def set_many(self, scores: dict[str, float]) -> None:
+        if not scores or self._skipping():
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for key, score in scores.items():
+            pipe.set(key, repr(float(score)), ex=self._ttl())
+        try:
+            async with asyncio.timeout(self._deadline):
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed("SET", exc)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def _ttl(self) -> int:
+        spread = self._ttl_s * self._jitter
+        return max(1, round(self._ttl_s + random.uniform(-spread, spread)))
+
+    def _skipping(self) -> bool:
+        return time.monotonic() < self._skip_until
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        now = time.monotonic()
+        self._skip_until = now + self._retry_after_s
+        if now - self._last_log >= _LOG_EVERY_S:
+            self._last_log = now
+            logger.warning(
+                "score cache %s failed (%s); scoring without the cache for now",
+                operation,
+                type(exc).__name__,
+            )

@@ -1,0 +1,83 @@
+"""Retrieval: one OpenSearch (or Elasticsearch 7.x) `_search` through opensearch-py's async client.
+
+Errors keep OpenSearch's own status and JSON body so the sidecar can return them unchanged;
+when OpenSearch cannot be reached the body is synthesised in the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+from connectors.errors import UpstreamError
+
+
+class SearchBackend(Protocol):
+    """Runs one search request and returns the raw response body."""
+
+    async def search(
+        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The OpenSearch response as a dict; raise UpstreamError on any failure."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def error_body(status: int, error_type: str, reason: str) -> dict[str, Any]:
+    """An error body in OpenSearch's shape, for failures OpenSearch did not report itself."""
+    return {"error": {"type": error_type, "reason": reason}, "status": status}
+
+
+class OpenSearchSearch:
+    """SearchBackend over `AsyncOpenSearch` (aiohttp transport, pooled connections)."""
+
+    def __init__(
+        self, url: str, request_timeout: float = 30.0, *, max_retries: int = 0, pool_size: int = 32
+    ) -> None:
+        """`url` may carry credentials (`https://user:pass@host:9200`)."""
+        self._timeout = request_timeout
+        self._client = AsyncOpenSearch(
+            hosts=[url],
+            timeout=request_timeout,
+            max_retries=max_retries,
+            retry_on_timeout=False,
+            maxsize=pool_size,
+        )
+
+    async def search(
+        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        query = dict(params or {})
+        # opensearch-py would otherwise take a search's own `timeout` param as its client
+        # timeout; an explicit request_timeout leaves `timeout` for OpenSearch.
+        query["request_timeout"] = self._timeout
+        try:
+            response: dict[str, Any] = await self._client.search(
+                index=index or None, body=body, params=query
+            )
+        except ConnectionTimeout as exc:
+            reason = f"OpenSearch did not answer within {self._timeout}s"
+            raise UpstreamError(504, error_body(504, "upstream_timeout", reason)) from exc
+        except OpenSearchConnectionError as exc:
+            reason = "cannot connect to OpenSearch"
+            raise UpstreamError(503, error_body(503, "upstream_unavailable", reason)) from exc
+        except TransportError as exc:
+            raise _upstream_error(exc) from exc
+        return response
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._client.close()
+
+
+def _upstream_error(exc: TransportError) -> UpstreamError:
+    status = exc.status_code if isinstance(exc.status_code, int) else 502
+    if isinstance(exc.info, dict):
+        return UpstreamError(status, exc.info)
+    # OpenSearch answered without a JSON body (a proxy in front of it, say).
+    reason = str(exc.error)[:500] if exc.error else f"HTTP {status}"
+    return UpstreamError(status, error_body(status, "upstream_error", reason))
