@@ -1,41 +1,24 @@
-"""Run an ASGI app with uvicorn in a background thread (benchmarks, evaluation, tests)."""
+"""`with serve_in_thread(app) as url:` — ServerThread as a context manager."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import uvicorn
+from fastapi import FastAPI
 
+from sidecar.server_thread import ServerThread, free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "serve_in_thread"]
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
-    """Yield the base URL once the server accepts requests; stop it on exit."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the embedded server exited during start-up")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError(f"the embedded server did not start within {timeout_s} s")
-        time.sleep(0.05)
+def serve_in_thread(
+    app: FastAPI, port: int | None = None, timeout_s: float = 120.0
+) -> Iterator[str]:
+    """Yield the base URL once the app serves requests; stop it on exit."""
+    server = ServerThread(app, port).start(timeout_s)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        server.stop()

