@@ -1,0 +1,1 @@
+"""Streamlit console for the rerank sidecar: talks to it over HTTP only."""

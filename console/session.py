@@ -1,0 +1,66 @@
+"""Per-browser-session settings (instruction, band thresholds) and the shared client.
+
+Values live under plain session-state keys, not widget keys, because Streamlit drops a
+widget's state when the page that drew it is not shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from console.client import SidecarClient
+
+# The sidecar's default (DESIGN §3). Repeated here because the console talks HTTP only and
+# must not import the engine package.
+DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query."
+DEFAULT_STRONG = 0.75
+DEFAULT_MEDIUM = 0.55
+
+_INSTRUCTION = "console.instruction"
+_THRESHOLDS = "console.thresholds"
+_CLIENT = "console.client"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Band edges: score >= strong is strong, >= medium is medium, else weak."""
+
+    strong: float = DEFAULT_STRONG
+    medium: float = DEFAULT_MEDIUM
+
+    def band(self, score: float) -> str:
+        if score >= self.strong:
+            return "strong"
+        if score >= self.medium:
+            return "medium"
+        return "weak"
+
+
+def client() -> SidecarClient:
+    """One client per browser session, built from the environment on first use."""
+    if _CLIENT not in st.session_state:
+        st.session_state[_CLIENT] = SidecarClient.from_env()
+    found: SidecarClient = st.session_state[_CLIENT]
+    return found
+
+
+def instruction() -> str:
+    return str(st.session_state.get(_INSTRUCTION, DEFAULT_INSTRUCTION))
+
+
+def set_instruction(text: str) -> None:
+    st.session_state[_INSTRUCTION] = text.strip() or DEFAULT_INSTRUCTION
+
+
+def thresholds() -> Thresholds:
+    found = st.session_state.get(_THRESHOLDS)
+    return found if isinstance(found, Thresholds) else Thresholds()
+
+
+def set_thresholds(strong: float, medium: float) -> None:
+    """Store new edges; raises ValueError unless 0 <= medium < strong <= 1."""
+    if not 0.0 <= medium < strong <= 1.0:
+        raise ValueError("Thresholds need 0 <= medium < strong <= 1.")
+    st.session_state[_THRESHOLDS] = Thresholds(strong=strong, medium=medium)
