@@ -1,7 +1,7 @@
 """The console in headless Chromium against a running stack (sidecar + OpenSearch + console).
 
-Needs `E2E_SIDECAR_URL` (checked for readiness) and `E2E_CONSOLE_URL` (the Streamlit app
-started with SIDECAR_URL pointing at that sidecar), plus Debian's `chromium`. Screenshots go
+`tests/e2e/conftest.py` starts that stack for the session (or uses the one named by
+`E2E_SIDECAR_URL` and `E2E_CONSOLE_URL`) and provides Debian's `chromium`. Screenshots go
 to test-artifacts/screenshots/.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -32,6 +30,26 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 60_000
+# True once some loaded picture in the search columns has more than one colour: a product
+# photo, not the console's flat grey placeholder (what it shows when the image route fails).
+# Same-origin media, so the canvas can be read back.
+REAL_IMAGE_JS = """
+() => [...document.querySelectorAll("[data-testid='stImageContainer'] img")].some((img) => {
+  if (!img.complete || img.naturalWidth === 0) return false;
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 4; i < pixels.length; i += 4) {
+    if (pixels[i] !== pixels[0] || pixels[i + 1] !== pixels[1] || pixels[i + 2] !== pixels[2]) {
+      return true;
+    }
+  }
+  return false;
+})
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +58,15 @@ def urls() -> tuple[str, str]:
     console = os.environ.get("E2E_CONSOLE_URL")
     if not sidecar or not console:
         pytest.skip("set E2E_SIDECAR_URL and E2E_CONSOLE_URL to a running sidecar and console")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     ready = httpx.get(f"{sidecar.rstrip('/')}/readyz", timeout=10)
     assert ready.status_code == 200, f"sidecar not ready: {ready.text}"
     return sidecar.rstrip("/"), console.rstrip("/")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(chromium_path: str) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -117,4 +133,6 @@ def test_search_preview(page: Page, urls: tuple[str, str]) -> None:
     page.get_by_text(re.compile(r"^(Reranked\.|Rerank degraded|Rerank skipped)")).wait_for()
     # One picture (or placeholder) per hit in each column.
     page.locator("[data-testid='stImageContainer'] img").nth(1).wait_for()
+    # At least one real product picture, served by the sidecar's catalog-images route.
+    page.wait_for_function(REAL_IMAGE_JS, timeout=TIMEOUT_MS)
     _shot(page, "search_preview")
