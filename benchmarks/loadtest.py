@@ -1,0 +1,444 @@
+"""Load test: N concurrent clients for M seconds against the sidecar (MiniLM backend).
+
+Each client is a closed loop over one shared, bounded httpx connection pool, mixing
+reranked `/{index}/_search` requests (a pool of distinct storefront queries) with
+`/api/rerank` calls (always scored by the model). The sidecar's RSS is sampled every
+second from /proc. Then an overload phase runs a second sidecar with a tiny model queue
+and many more clients: the answers must be 429 (or degraded searches), never timeouts
+or 5xx.
+
+    python benchmarks/loadtest.py [--clients 32] [--seconds 120] [--json reports/load.json]
+    python benchmarks/loadtest.py --url http://127.0.0.1:8080 --pid 1234 --index products
+
+Without --url, OpenSearch is started with scripts/opensearch.sh, the sample catalog is
+indexed, and the sidecar runs as a subprocess (`python -m sidecar`), so the RSS is its own.
+Exit status 1 when a check fails: errors in the steady phase, RSS drift over the limit
+after warm-up, fewer requests than --min-requests, or timeouts/5xx under overload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sidecar.embedded_server import free_port  # noqa: E402
+from sidecar.sample_catalog import (  # noqa: E402
+    generate_catalog,
+    index_catalog,
+    load_products,
+    load_queries,
+)
+
+INDEX = "loadtest-products"
+MODIFIERS = ["", "cheap", "for men", "for women", "red", "black", "blue", "large", "gift", "new"]
+REQUEST_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 600.0
+
+Request = tuple[str, str, dict[str, Any]]  # kind, path, JSON body
+FAILURE_NOTES: list[str] = []  # the first client-side failures, for the report
+
+
+@dataclass(slots=True)
+class Sample:
+    at: float  # seconds since the phase started
+    kind: str
+    status: str  # HTTP status, or the client-side failure ("timeout", "ConnectError", ...)
+    latency_ms: float
+    rerank: str = ""  # X-Rerank-Status of searches
+
+
+@dataclass(slots=True)
+class PhaseResult:
+    samples: list[Sample] = field(default_factory=list)
+    rss_kb: list[tuple[float, int]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --- the workload ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Workload:
+    """Requests over a pool of distinct search queries and the catalog's documents.
+
+    With `distinct=0` every query is new (a token no product has), so none is cached.
+    """
+
+    index: str
+    queries: list[str]
+    base: list[str]
+    texts: list[str]
+    rerank_share: float
+    rerank_docs: int
+
+    @classmethod
+    def load(
+        cls, data_dir: Path, args: argparse.Namespace, distinct: int, seed: int = 7
+    ) -> Workload:
+        base = [q.text for q in load_queries(data_dir)]
+        rng = random.Random(seed)
+        pool = {f"{rng.choice(base)} {rng.choice(MODIFIERS)}".strip() for _ in range(9 * distinct)}
+        texts = [" | ".join([p.title, *p.selling_points]) for p in load_products(data_dir)]
+        return cls(
+            args.index, sorted(pool)[:distinct], base, texts, args.rerank_share, args.rerank_docs
+        )
+
+    def search(self, query: str) -> Request:
+        fields = ["title^2", "selling_points"]
+        body = {"query": {"multi_match": {"query": query, "fields": fields}}, "size": 10}
+        return "search", f"/{self.index}/_search", body
+
+    def __call__(self, r: random.Random) -> Request:
+        if self.queries:
+            query = r.choice(self.queries)
+        else:
+            query = f"{r.choice(self.base)} z{r.getrandbits(48):x}"
+        if r.random() < self.rerank_share:
+            body = {"query": query, "documents": r.sample(self.texts, self.rerank_docs)}
+            return "rerank", "/api/rerank", body
+        return self.search(query)
+
+
+async def client_loop(
+    client: httpx.AsyncClient,
+    next_request: Workload,
+    seed: int,
+    started: float,
+    deadline: float,
+    out: list[Sample],
+) -> None:
+    rng = random.Random(seed)
+    while time.monotonic() < deadline:
+        kind, path, body = next_request(rng)
+        t0 = time.monotonic()
+        try:
+            response = await client.post(path, json=body)
+            status, rerank = str(response.status_code), response.headers.get("X-Rerank-Status", "")
+        except httpx.TimeoutException:
+            status, rerank = "timeout", ""
+        except httpx.HTTPError as exc:
+            status, rerank = type(exc).__name__, ""
+            if len(FAILURE_NOTES) < 20:
+                FAILURE_NOTES.append(f"{kind} after {time.monotonic() - t0:.1f}s: {exc!r}")
+        t1 = time.monotonic()
+        out.append(Sample(t1 - started, kind, status, (t1 - t0) * 1000.0, rerank))
+
+
+async def sample_rss(pid: int | None, started: float, stop: asyncio.Event, out: list) -> None:
+    while pid is not None and not stop.is_set():
+        out.append((time.monotonic() - started, rss_kb(pid)))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def run_phase(
+    url: str, pid: int | None, clients: int, seconds: float, next_request: Workload
+) -> PhaseResult:
+    result = PhaseResult()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=5.0)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+        started = time.monotonic()
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample_rss(pid, started, stop, result.rss_kb))
+        loops = [
+            client_loop(client, next_request, i, started, started + seconds, result.samples)
+            for i in range(clients)
+        ]
+        await asyncio.gather(*loops)
+        result.seconds = time.monotonic() - started
+        stop.set()
+        await sampler
+    return result
+
+
+# --- figures --------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q / 100.0 * len(sorted_values)))]
+
+
+def latency_figures(samples: list[Sample]) -> dict[str, float]:
+    values = sorted(s.latency_ms for s in samples)
+    return {f"p{q}_ms": round(percentile(values, q), 1) for q in (50, 95, 99)} | {
+        "max_ms": round(values[-1], 1) if values else float("nan")
+    }
+
+
+def steady_figures(result: PhaseResult, warmup_s: float) -> dict[str, Any]:
+    samples = result.samples
+    errors = [s for s in samples if not s.status.startswith("2")]
+    return {
+        "requests": len(samples),
+        "errors": len(errors),
+        "error_rate": round(len(errors) / max(len(samples), 1), 5),
+        "error_kinds": dict(Counter(s.status for s in errors)),
+        "throughput_rps": round(len(samples) / max(result.seconds, 1e-9), 1),
+        "by_kind": {
+            kind: {"requests": sum(1 for s in samples if s.kind == kind)}
+            | latency_figures([s for s in samples if s.kind == kind])
+            for kind in ("search", "rerank")
+        },
+        "rerank_status": dict(Counter(s.rerank for s in samples if s.kind == "search")),
+        "requests_after_warmup": sum(1 for s in samples if s.at >= warmup_s),
+        "rss_mb": rss_figures(result.rss_kb, warmup_s),
+    } | latency_figures(samples)
+
+
+def rss_figures(rss: list[tuple[float, int]], warmup_s: float) -> dict[str, Any]:
+    """Start, after warm-up, end, drift after warm-up, and one sample per 10 s."""
+    if not rss:
+        return {"drift_pct": None}
+    after = [kb for t, kb in rss if t >= warmup_s] or [rss[-1][1]]
+    return {
+        "start": round(rss[0][1] / 1024, 1),
+        "after_warmup": round(after[0] / 1024, 1),
+        "end": round(rss[-1][1] / 1024, 1),
+        "max_after_warmup": round(max(after) / 1024, 1),
+        "drift_pct": round((rss[-1][1] - after[0]) / after[0] * 100, 2),
+        "every_10s": [round(kb / 1024, 1) for t, kb in rss if int(t) % 10 == 0],
+    }
+
+
+def overload_figures(result: PhaseResult) -> dict[str, Any]:
+    samples = result.samples
+    by_status = Counter(f"{s.kind}:{s.status}" for s in samples)
+    shed = [s for s in samples if s.status == "429"]
+    return {
+        "requests": len(samples),
+        "by_status": dict(by_status),
+        "search_rerank_status": dict(Counter(s.rerank for s in samples if s.kind == "search")),
+        "timeouts": sum(1 for s in samples if s.status == "timeout"),
+        "server_errors": sum(1 for s in samples if s.status.startswith("5")),
+        "client_failures": sum(1 for s in samples if not s.status.isdigit()),
+        "429_latency": latency_figures(shed),
+        "all_latency": latency_figures(samples),
+    }
+
+
+# --- the stack ------------------------------------------------------------------------
+
+
+@contextmanager
+def opensearch(url: str | None) -> Iterator[str]:
+    """The given URL, or a node started (and stopped) with scripts/opensearch.sh."""
+    if url:
+        yield url.rstrip("/")
+        return
+    port = str(free_port())
+    script = str(ROOT / "scripts" / "opensearch.sh")
+    with tempfile.TemporaryDirectory(prefix="loadtest-os-") as data:
+        subprocess.run([script, "start", "--port", port, "--data", data], check=True, timeout=900)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            subprocess.run([script, "stop", "--port", port], check=False, timeout=120)
+
+
+@contextmanager
+def sidecar_process(
+    opensearch_url: str, env: dict[str, str], log: Path
+) -> Iterator[tuple[str, int]]:
+    """`python -m sidecar` with MiniLM on a free port; yields (url, pid) once ready."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LYCHEE_")}
+    full_env |= {
+        "LYCHEE_HOST": "127.0.0.1",
+        "LYCHEE_PORT": str(port),
+        "LYCHEE_OPENSEARCH_URL": opensearch_url,
+        "LYCHEE_ENGINE__MODEL": "minilm",
+        "LYCHEE_LOG_LEVEL": "WARNING",
+    } | env
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sidecar"], cwd=ROOT, env=full_env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sidecar exited with {proc.returncode} during start-up")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the sidecar at {url} was not ready within {START_TIMEOUT_S:.0f}s")
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--clients", type=int, default=16, help="concurrent closed-loop clients")
+    add("--seconds", type=float, default=120.0, help="length of the steady phase")
+    add("--warmup-s", type=float, default=20.0, help="RSS drift is measured after this")
+    add("--url", help="an already running sidecar (else one is started)")
+    add("--pid", type=int, help="PID of the sidecar at --url, for its RSS")
+    add("--opensearch-url", help="a running OpenSearch (else one is started)")
+    add("--index", default=INDEX)
+    add("--data-dir", default=str(ROOT / "data" / "catalog"))
+    add("--distinct-queries", type=int, default=60, help="search queries, prewarmed")
+    add("--rerank-share", type=float, default=0.02, help="share of /api/rerank requests")
+    add("--rerank-docs", type=int, default=5, help="documents per /api/rerank request")
+    add("--window", type=int, default=20, help="rerank window W of the managed sidecar")
+    # MiniLM on a small shared CPU scores ~20-40 pairs/s: the 2 s default would degrade
+    # every cold window here, and a degraded window is never cached.
+    add("--deadline-ms", type=int, default=10_000, help="model deadline of the managed sidecar")
+    add("--min-requests", type=int, default=10_000, help="fail below this many requests")
+    add("--max-drift-pct", type=float, default=5.0, help="fail above this RSS growth")
+    add("--overload-clients", type=int, default=128)
+    add("--overload-seconds", type=float, default=20.0)
+    add("--overload-queue", type=int, default=32, help="LYCHEE_ENGINE__QUEUE_SIZE (pairs)")
+    add("--skip-overload", action="store_true")
+    add("--json", dest="json_out", help="write the figures here as JSON")
+    return parser
+
+
+def check(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The failed checks, in words."""
+    failed = []
+    steady = figures["steady"]
+    if steady["errors"]:
+        failed.append(f"{steady['errors']} errors in the steady phase: {steady['error_kinds']}")
+    if steady["requests"] < args.min_requests:
+        failed.append(f"only {steady['requests']} requests (< {args.min_requests})")
+    drift = steady["rss_mb"]["drift_pct"]
+    if drift is not None and drift > args.max_drift_pct:
+        failed.append(f"RSS grew {drift}% after warm-up (> {args.max_drift_pct}%)")
+    overload = figures.get("overload")
+    if overload is not None:
+        if overload["timeouts"] or overload["server_errors"] or overload["client_failures"]:
+            failed.append(f"overload answered with timeouts/5xx: {overload['by_status']}")
+        if not any(k.endswith(":429") for k in overload["by_status"]):
+            failed.append("overload produced no 429: the queue never filled")
+    return failed
+
+
+async def measure(args: argparse.Namespace, url: str, pid: int | None, data_dir: Path) -> dict:
+    workload = Workload.load(data_dir, args, args.distinct_queries)
+    warm = await prewarm(url, workload)
+    print(f"steady: {args.clients} clients x {args.seconds:.0f}s against {url} (pid {pid})")
+    steady = await run_phase(url, pid, args.clients, args.seconds, workload)
+    return {"prewarm": warm} | steady_figures(steady, args.warmup_s)
+
+
+async def prewarm(url: str, workload: Workload) -> dict[str, Any]:
+    """Each distinct query once, two at a time, so the steady phase starts with a warm cache
+    (a cold burst of many clients would only measure the model's queue on a small CPU)."""
+    started = time.monotonic()
+    statuses: Counter[str] = Counter()
+    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def one(query: str) -> None:
+            _, path, body = workload.search(query)
+            response = await client.post(path, json=body)
+            statuses[f"{response.status_code}:{response.headers.get('X-Rerank-Status')}"] += 1
+
+        for i in range(0, len(workload.queries), 2):
+            await asyncio.gather(*(one(q) for q in workload.queries[i : i + 2]))
+    seconds = round(time.monotonic() - started, 1)
+    print(f"prewarmed {len(workload.queries)} queries in {seconds}s: {dict(statuses)}")
+    return {"queries": len(workload.queries), "seconds": seconds, "statuses": dict(statuses)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = Path(args.data_dir)
+    generate_catalog(data_dir)
+    figures: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "json_out"}}
+    if args.url is not None:
+        figures["steady"] = asyncio.run(measure(args, args.url, args.pid, data_dir))
+    else:
+        figures |= run_managed(args, data_dir)
+    failed = check(figures, args)
+    figures["client_failure_notes"] = FAILURE_NOTES
+    figures["failed_checks"] = failed
+    print(json.dumps(figures, indent=2))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(figures, indent=2) + "\n")
+    print("PASS" if not failed else "FAIL:\n  " + "\n  ".join(failed))
+    return 0 if not failed else 1
+
+
+def run_managed(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    """OpenSearch + catalog + a sidecar subprocess for the steady phase, another for overload."""
+    figures: dict[str, Any] = {}
+    log = ROOT / ".run" / "loadtest-sidecar.log"
+    log.parent.mkdir(exist_ok=True)
+    with opensearch(args.opensearch_url) as os_url:
+        print(f"indexed {index_catalog(os_url, args.index, data_dir)} products into {os_url}")
+        with sidecar_process(os_url, sidecar_env(args), log) as (url, pid):
+            figures["steady"] = asyncio.run(measure(args, url, pid, data_dir))
+        if not args.skip_overload:
+            figures["overload"] = run_overload(args, os_url, data_dir, log)
+    return figures
+
+
+def sidecar_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        "LYCHEE_DEFAULT_INDEX__WINDOW": str(args.window),
+        "LYCHEE_MODEL_DEADLINE_MS": str(args.deadline_ms),
+    }
+
+
+def run_overload(args: argparse.Namespace, os_url: str, data_dir: Path, log: Path) -> dict:
+    env = sidecar_env(args) | {"LYCHEE_ENGINE__QUEUE_SIZE": str(args.overload_queue)}
+    # Half model-bound rerank calls, half searches whose windows are never cached.
+    overload_args = argparse.Namespace(**(vars(args) | {"rerank_share": 0.5, "rerank_docs": 10}))
+    workload = Workload.load(data_dir, overload_args, 0, seed=11)
+    with sidecar_process(os_url, env, log) as (url, pid):
+        print(f"overload: {args.overload_clients} clients, queue {args.overload_queue} pairs")
+        result = asyncio.run(
+            run_phase(url, pid, args.overload_clients, args.overload_seconds, workload)
+        )
+    return overload_figures(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

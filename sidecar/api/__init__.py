@@ -1,0 +1,1 @@
+"""HTTP routes: the rerank APIs, health, metrics and the OpenSearch search route."""

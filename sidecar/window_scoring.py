@@ -1,0 +1,225 @@
+"""Scores for the hits of the rerank window: cache first, then the model for the misses.
+
+Cache keys are computed from the hit's `_source` before anything is fetched. The document
+part of the key hashes the source fields the document is built from (title, selling
+points, image *references*: URLs/paths) and the text cap, not the built text (building
+it for every hit costs more than the MGET) nor the image bytes: hashing bytes would mean
+downloading every image on every request, and a warm request must cost one MGET. The
+trade-off: an image replaced behind an unchanged URL keeps its old score until the entry's
+TTL ends; catalogs normally publish a changed image under a new URL, so we accept it. A
+score computed while an image failed for a transient reason (timeout, HTTP error) is not
+cached, so the next request tries the image again.
+
+The model runs only for the misses, under the request's deadline and the circuit
+breaker. A timeout, an engine error or an open breaker leaves those scores unknown and
+marks the window degraded: the caller keeps OpenSearch's order (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from connectors.hydrate import get_field
+from connectors.score_cache import ScoreCache, cache_key
+from lychee_engine.errors import EngineError, Overloaded
+from lychee_engine.types import Document, Query, Scorer
+from sidecar.breaker import CircuitBreaker
+from sidecar.metrics import Metrics, StageTimer
+
+log = logging.getLogger(__name__)
+# Bump when the hit -> document mapping changes meaning, so old cache entries stop matching.
+HYDRATION_VERSION = "1"
+
+
+TRANSIENT_IMAGE_ERRORS = ("failed", "timeout")
+
+
+class HydratedLike(Protocol):
+    @property
+    def document(self) -> Document: ...
+    @property
+    def image_error(self) -> str | None: ...
+    @property
+    def scorable(self) -> bool: ...
+
+
+class HitHydrator(Protocol):
+    async def hydrate(self, hits: list[dict[str, Any]]) -> Sequence[HydratedLike]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringQuery:
+    """The query as the model and the cache key see it."""
+
+    query: Query
+    text: str
+    image_hash: str
+    instruction: str
+
+
+@dataclass(slots=True)
+class WindowScores:
+    scores: list[float | None]
+    cached: list[bool]
+    image_errors: list[str | None]
+    degraded_reason: str | None = None
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(self.cached)
+
+    @classmethod
+    def unscored(cls, n: int, reason: str) -> WindowScores:
+        return cls([None] * n, [False] * n, [None] * n, reason)
+
+
+def document_key_hash(source: dict[str, Any], fields: Sequence[str], salt: str) -> str:
+    """Hash of the source fields a document is built from (see the module docstring)."""
+    values = [get_field(source, name) for name in fields]
+    raw = orjson.dumps([HYDRATION_VERSION, salt, values], default=str)
+    return hashlib.sha256(raw).hexdigest()
+
+
+class WindowScorer:
+    """Cache lookup, scoring of the misses under deadline and breaker, cache fill."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        cache: ScoreCache,
+        breaker: CircuitBreaker,
+        deadline_s: float,
+        prompt_version: str,
+        metrics: Metrics,
+        key_salt: str = "",
+    ) -> None:
+        """`key_salt` joins every document key: settings that change the document the model
+        reads from the same fields (the text cap) belong in it."""
+        self._scorer = scorer
+        self._cache = cache
+        self._breaker = breaker
+        self._deadline_s = deadline_s
+        self._prompt_version = prompt_version
+        self._metrics = metrics
+        self._key_salt = key_salt
+
+    async def score(
+        self,
+        query: ScoringQuery,
+        hits: list[dict[str, Any]],
+        key_fields: Sequence[str],
+        hydrator: HitHydrator,
+        timer: StageTimer,
+    ) -> WindowScores:
+        """Scores for `hits` in order; `key_fields` are the source fields documents are
+        built from (their values key the cache)."""
+        with timer.stage("cache_get"):
+            keys = [self._key(query, hit, key_fields) for hit in hits]
+            found = await self._cache_get(keys)
+        result = WindowScores(
+            scores=list(found),
+            cached=[v is not None for v in found],
+            image_errors=[None] * len(hits),
+        )
+        self._metrics.cache_hits.inc(result.cache_hits)
+        misses = [i for i, v in enumerate(found) if v is None]
+        self._metrics.cache_misses.inc(len(misses))
+        if not misses:
+            return result
+        with timer.stage("hydrate"):
+            hydrated = await hydrator.hydrate([hits[i] for i in misses])
+        for i, doc in zip(misses, hydrated, strict=True):
+            result.image_errors[i] = doc.image_error
+        self._metrics.image_errors.inc(sum(1 for d in hydrated if d.image_error))
+        with timer.stage("score"):
+            fresh, result.degraded_reason = await self._score_misses(query, hydrated)
+        if fresh is None:
+            return result
+        for i, value in zip(misses, fresh, strict=True):
+            result.scores[i] = value
+        with timer.stage("cache_set"):
+            await self._cache_set(
+                {
+                    keys[i]: v
+                    for i, v, doc in zip(misses, fresh, hydrated, strict=True)
+                    if v is not None and not _transient(doc.image_error)
+                }
+            )
+        return result
+
+    async def _score_misses(
+        self, query: ScoringQuery, hydrated: Sequence[HydratedLike]
+    ) -> tuple[list[float | None] | None, str | None]:
+        """Scores for the misses, or None and why not. A hit with nothing to read scores 0."""
+        positions = [i for i, d in enumerate(hydrated) if d.scorable]
+        documents = [hydrated[i].document for i in positions]
+        self._metrics.scored_pairs.observe(len(documents))
+        scores: list[float | None] = [0.0] * len(hydrated)
+        if not documents:
+            return scores, None
+        if not self._breaker.allow():
+            return None, "breaker_open"
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                values = await self._scorer.score(query.query, documents, query.instruction)
+        except TimeoutError:
+            self._breaker.record_failure()
+            return None, "timeout"
+        except Overloaded:
+            self._breaker.abandon()  # a full queue is load, not a broken model
+            return None, "overloaded"
+        except EngineError as exc:
+            self._breaker.record_failure()
+            log.warning("model failed, serving OpenSearch order: %r", exc)
+            return None, "engine_error"
+        except asyncio.CancelledError:
+            self._breaker.abandon()
+            raise
+        self._breaker.record_success()
+        for position, value in zip(positions, values, strict=True):
+            scores[position] = float(value)
+        return scores, None
+
+    @property
+    def model_id(self) -> str:
+        return self._scorer.model_id
+
+    def _key(self, query: ScoringQuery, hit: dict[str, Any], fields: Sequence[str]) -> str:
+        return cache_key(
+            self._scorer.model_id,
+            self._scorer.revision,
+            self._prompt_version,
+            query.instruction,
+            query.text,
+            query.image_hash,
+            document_key_hash(hit.get("_source") or {}, fields, self._key_salt),
+        )
+
+    async def _cache_get(self, keys: list[str]) -> list[float | None]:
+        if not keys:
+            return []
+        try:
+            found = list(await self._cache.get_many(keys))
+        except Exception as exc:  # the cache is an optimisation: never fail a search on it
+            log.warning("score cache read failed, scoring without it: %r", exc)
+            return [None] * len(keys)
+        return found if len(found) == len(keys) else [None] * len(keys)
+
+    async def _cache_set(self, values: dict[str, float]) -> None:
+        if not values:
+            return
+        try:
+            await self._cache.set_many(values)
+        except Exception as exc:
+            log.warning("score cache write failed: %r", exc)
+
+
+def _transient(image_error: str | None) -> bool:
+    return image_error is not None and image_error.startswith(TRANSIENT_IMAGE_ERRORS)
