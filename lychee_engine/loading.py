@@ -55,6 +55,8 @@ def load_scorer(spec: str, options: EngineOptions | None = None) -> Scorer:
 
         return MicroBatcher(MiniLMBackend.load(options), options)
     # Imported lazily: the Qwen2.5-VL stack is heavy and irrelevant to the other backends.
-    from lychee_engine.lychee_backend import LycheeBackend
+    # The served path: the plain backend's weights and preprocessing behind the fast path
+    # (vision-embedding cache, shared-prefix reuse, length buckets), exact to the plain path.
+    from lychee_engine.fast.fast_backend import FastLycheeBackend
 
-    return MicroBatcher(LycheeBackend.load(parsed.target, options), options)
+    return MicroBatcher(FastLycheeBackend.load(parsed.target, options), options)

@@ -63,9 +63,6 @@ class Metrics:
             "lychee_image_errors", "Images that could not be fetched", registry=self.registry
         )
 
-    def degraded(self, reason: str) -> None:
-        self.child(self.rerank_outcomes, "degraded", reason).inc()
-
     def child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, memoized: `labels()` costs microseconds on a hot path."""
         key = (id(metric), labels)

@@ -79,7 +79,7 @@ class SearchPipeline:
 
         with timer.stage("normalize"):
             query_text = self._normalize(request.query_text)
-            source_filter = source_filter_of(request.body, request.params)
+        source_filter = source_filter_of(request.body, request.params)  # applied to the page
         with timer.stage("retrieve"):
             upstream = await self._search.search(
                 index, _window_body(request, window), _window_params(request)
@@ -197,11 +197,8 @@ class SearchPipeline:
         return outcomes
 
     def _report(self, scores: WindowScores, timer: StageTimer) -> RerankReport:
-        status = "degraded" if scores.degraded_reason else "ok"
-        if scores.degraded_reason:
-            self._metrics.degraded(scores.degraded_reason)
         return RerankReport(
-            status=status,  # type: ignore[arg-type]
+            status="degraded" if scores.degraded_reason else "ok",
             model=self._window_scorer.model_id,
             reason=scores.degraded_reason,
             cache_hits=scores.cache_hits,

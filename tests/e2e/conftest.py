@@ -111,7 +111,7 @@ def chromium_path() -> str:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def e2e_stack(
     request: pytest.FixtureRequest,
     chromium_path: str,
