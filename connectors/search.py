@@ -6,6 +6,7 @@ when OpenSearch cannot be reached the body is synthesised in the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from opensearchpy import AsyncOpenSearch
@@ -19,9 +20,16 @@ class SearchBackend(Protocol):
     """Runs one search request and returns the raw response body."""
 
     async def search(
-        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+        self,
+        index: str | None,
+        body: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The OpenSearch response as a dict; raise UpstreamError on any failure."""
+        """The OpenSearch response as a dict; raise UpstreamError on any failure.
+
+        `headers` are the caller's own (e.g. Authorization), sent upstream unchanged.
+        """
         ...
 
     async def close(self) -> None: ...
@@ -49,7 +57,11 @@ class OpenSearchSearch:
         )
 
     async def search(
-        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+        self,
+        index: str | None,
+        body: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         query = dict(params or {})
         # opensearch-py would otherwise take a search's own `timeout` param as its client
@@ -57,7 +69,10 @@ class OpenSearchSearch:
         query["request_timeout"] = self._timeout
         try:
             response: dict[str, Any] = await self._client.search(
-                index=index or None, body=body, params=query
+                index=index or None,
+                body=body,
+                params=query,
+                headers=dict(headers) if headers else None,
             )
         except ConnectionTimeout as exc:
             reason = f"OpenSearch did not answer within {self._timeout}s"

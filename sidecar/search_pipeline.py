@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ class SearchPipeline:
         body: dict[str, Any] | None,
         params: dict[str, str],
         allow_rerank: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> SearchResult:
         """Search `index` and rerank the window; `allow_rerank=False` passes through."""
         timer = StageTimer(self._metrics)
@@ -75,14 +76,14 @@ class SearchPipeline:
             window = self._window(request, config)
         skip = self._skip_reason(request, config, window) if allow_rerank else "overloaded"
         if skip is not None:
-            return await self._pass_through(index, request, skip, timer)
+            return await self._pass_through(index, request, skip, timer, headers)
 
         with timer.stage("normalize"):
             query_text = self._normalize(request.query_text)
         source_filter = source_filter_of(request.body, request.params)  # applied to the page
         with timer.stage("retrieve"):
             upstream = await self._search.search(
-                index, _window_body(request, window), _window_params(request)
+                index, _window_body(request, window), _window_params(request), headers
             )
         hits: list[dict[str, Any]] = list((upstream.get("hits") or {}).get("hits") or [])
         top, rest = hits[:window], hits[window:]
@@ -122,10 +123,15 @@ class SearchPipeline:
         return None
 
     async def _pass_through(
-        self, index: str, request: SearchRequest, reason: str, timer: StageTimer
+        self,
+        index: str,
+        request: SearchRequest,
+        reason: str,
+        timer: StageTimer,
+        headers: Mapping[str, str] | None,
     ) -> SearchResult:
         with timer.stage("retrieve"):
-            upstream = await self._search.search(index, request.body, request.params)
+            upstream = await self._search.search(index, request.body, request.params, headers)
         self._metrics.child(self._metrics.rerank_outcomes, "skipped", reason).inc()
         report = RerankReport("skipped", reason=reason, timings_ms=timer.timings_ms)
         return SearchResult(skipped_response(upstream, report, request.options.explain), "skipped")

@@ -16,15 +16,20 @@ from sidecar.errors import InvalidRequest, PayloadTooLarge
 
 router = APIRouter(tags=["search"])
 STATUS_HEADER = "X-Rerank-Status"
+FORWARDED_HEADERS = frozenset({"authorization", "x-opaque-id"})
 
 
 async def search(index: str, request: Request, services: ServicesDep) -> Response:
     """OpenSearch's search API; the top window is reranked (options in `ext.rerank`)."""
     body = await _read_json(request, services.settings.limits.max_body_bytes)
     params = dict(request.query_params)
+    # The caller's own credentials reach OpenSearch as they would without the sidecar.
+    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
     # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
     with services.limiter.slot() as acquired:
-        result = await services.pipeline.run(index, body, params, allow_rerank=acquired)
+        result = await services.pipeline.run(
+            index, body, params, allow_rerank=acquired, headers=headers
+        )
     return json_response(result.response, headers={STATUS_HEADER: result.status})
 
 

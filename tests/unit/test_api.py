@@ -50,7 +50,11 @@ class StaticSearch:
         self.error: UpstreamError | None = None
 
     async def search(
-        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+        self,
+        index: str | None,
+        body: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         if self.error is not None:
             raise self.error

@@ -161,11 +161,6 @@ def test_proxy_adds_no_credentials_of_its_own(sidecar: str) -> None:
     assert "x-api-key" not in seen[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the reranked _search route queries OpenSearch with the sidecar's own "
-    "client and does not forward the caller's Authorization header",
-)
 def test_search_route_passes_the_clients_auth(sidecar: str) -> None:
     body = {"query": {"match": {"title": "mug"}}}
     response = httpx.post(

@@ -32,7 +32,9 @@ class ConstantScorer:
 
 
 class NoSearch:
-    async def search(self, index: str | None, body: object, params: object = None) -> object:
+    async def search(
+        self, index: str | None, body: object, params: object = None, headers: object = None
+    ) -> object:
         raise AssertionError("the images route must not search")
 
     async def close(self) -> None:

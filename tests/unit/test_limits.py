@@ -59,7 +59,9 @@ class _Unread(httpx.AsyncByteStream):
 
 
 class OneHitSearch:
-    async def search(self, index: str, body: dict[str, Any], params: dict[str, Any]) -> dict:
+    async def search(
+        self, index: str, body: dict[str, Any], params: dict[str, Any], headers: Any = None
+    ) -> dict:
         hit = {"_index": index, "_id": "1", "_score": 1.0, "_source": {"title": "red mug"}}
         return {"took": 1, "timed_out": False, "hits": {"total": {"value": 1}, "hits": [hit]}}
 

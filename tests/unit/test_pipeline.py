@@ -40,7 +40,11 @@ class FakeSearch:
         ]
 
     async def search(
-        self, index: str | None, body: dict[str, Any], params: dict[str, Any] | None = None
+        self,
+        index: str | None,
+        body: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         self.calls.append((index or "", body, params or {}))
         start, size = body.get("from", 0), body.get("size", 10)
