@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_INSTRUCTION = (
-    "Given a web search query, retrieve relevant passages that answer the query."
-)
+DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query."
 
 
 @dataclass(frozen=True, slots=True)

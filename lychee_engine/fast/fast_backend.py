@@ -126,7 +126,10 @@ class FastLycheeBackend:
         out = []
         for pair, doc in zip(plain, documents, strict=True):
             inputs: PairInputs = pair.payload
-            doc_keys = (self._key(doc.image),) if doc.image is not None else ()
+            # The plain backend drops an undecodable document image (text is scored alone),
+            # so key only the images it kept.
+            kept_doc_image = doc.image is not None and len(inputs.images) > len(query_keys)
+            doc_keys = (self._key(doc.image),) if kept_doc_image else ()
             grids = [image.grid_thw[0].tolist() for image in inputs.images]
             payload = FastPair(
                 inputs=inputs,

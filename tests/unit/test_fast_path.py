@@ -366,3 +366,13 @@ def test_fast_equals_plain_on_cuda(tiny_checkpoint: Path) -> None:
         assert fast.score_prepared(fast.prepare(query, docs, None)) == pytest.approx(
             expected, abs=1e-4
         )
+
+
+def test_undecodable_document_image_scores_the_text_alone(tiny_backend: LycheeBackend) -> None:
+    query = Query(text="red mug", image=BLUE)
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # PNG magic, truncated body
+    docs = [Document(text=TEXTS[1], image=broken), Document(text=TEXTS[0], image=RED)]
+    fast = _fast(tiny_backend)
+    scores = fast.score_prepared(fast.prepare(query, docs, None))
+    text_alone = [Document(text=TEXTS[1]), docs[1]]
+    assert scores == pytest.approx(fast.score_prepared(fast.prepare(query, text_alone, None)))
