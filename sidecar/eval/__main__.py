@@ -51,7 +51,9 @@ def load_dataset(args: argparse.Namespace) -> JudgedDataset:
     from sidecar.sample_catalog import generate_catalog
 
     generate_catalog(args.data)
-    return loaders.load_sample_catalog(args.data)
+    dataset = loaders.load_sample_catalog(args.data)
+    dataset.queries = dataset.queries[: args.max_queries]
+    return dataset
 
 
 def neutral_rules(tmp: Path) -> str:
