@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DATA := data/catalog
+# Nothing is ever fetched from a model hub: weights are local directories or ship in packages.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
