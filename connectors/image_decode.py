@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image
 
@@ -32,6 +34,18 @@ def require_image_magic(data: bytes) -> str:
     return fmt
 
 
+def check_pixel_cap(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """The (width, height) of `data` read from its header, or ImageTooLarge over `max_pixels`.
+
+    Only the header is parsed, so checking a decompression bomb costs nothing. A header
+    Pillow cannot read raises ImageDecodeError; a body that is corrupt past the header is
+    not noticed here (decode_image does).
+    """
+    fmt = require_image_magic(data)
+    with _pillow_errors(fmt), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+        return _within_cap(image, max_pixels)
+
+
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode `data` into an RGB image, refusing more than `max_pixels` pixels.
 
@@ -40,13 +54,23 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     stays in force and is not modified. Truncated or corrupt data raises ImageDecodeError.
     """
     fmt = require_image_magic(data)
+    with _pillow_errors(fmt), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+        _within_cap(image, max_pixels)
+        image.load()
+        return image.convert("RGB")
+
+
+def _within_cap(image: Image.Image, max_pixels: int) -> tuple[int, int]:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} exceeds the {max_pixels}-pixel cap")
+    return width, height
+
+
+@contextmanager
+def _pillow_errors(fmt: str) -> Iterator[None]:
     try:
-        with Image.open(io.BytesIO(data), formats=[fmt]) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(f"{width}x{height} exceeds the {max_pixels}-pixel cap")
-            image.load()
-            return image.convert("RGB")
+        yield
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("image exceeds Pillow's decompression-bomb limit") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

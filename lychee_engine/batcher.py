@@ -105,6 +105,9 @@ class MicroBatcher:
             raise EngineError("the scorer is closed")
         if not documents:
             return []
+        # Refuse before preparing, so a full queue answers at once instead of after a
+        # tokenisation in a busy thread; _enqueue checks again (the queue may have filled).
+        self._check_capacity(len(documents))
         pairs = await asyncio.to_thread(self._backend.prepare, query, documents, instruction)
         if len(pairs) != len(documents):
             raise EngineError(f"backend prepared {len(pairs)} pairs for {len(documents)} documents")
@@ -133,11 +136,7 @@ class MicroBatcher:
     def _enqueue(self, pairs: list[PreparedPair]) -> list[asyncio.Future[float]]:
         if self._closed:  # closed while this request was being prepared
             raise EngineError("the scorer is closed")
-        if len(self._items) + len(pairs) > self._options.queue_size:
-            raise Overloaded(
-                f"queue holds {len(self._items)} pairs; {len(pairs)} more would exceed "
-                f"the limit of {self._options.queue_size}"
-            )
+        self._check_capacity(len(pairs))
         loop = self._bind_loop()
         now = loop.time()
         futures: list[asyncio.Future[float]] = []
@@ -149,6 +148,13 @@ class MicroBatcher:
         assert self._wake is not None
         self._wake.set()
         return futures
+
+    def _check_capacity(self, pairs: int) -> None:
+        if len(self._items) + pairs > self._options.queue_size:
+            raise Overloaded(
+                f"queue holds {len(self._items)} pairs; {pairs} more would exceed "
+                f"the limit of {self._options.queue_size}"
+            )
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()

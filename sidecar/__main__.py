@@ -9,6 +9,11 @@ import uvicorn
 
 from sidecar.app import create_app
 
+# Load balancers keep idle upstream connections open for 60 s (AWS ALB's default). If we
+# closed first, a request the balancer sends on a connection we are closing gets a 502;
+# outliving its idle timeout leaves the closing to the balancer.
+KEEP_ALIVE_S = 75
+
 
 def main() -> None:
     logging.basicConfig(
@@ -19,7 +24,14 @@ def main() -> None:
     logging.getLogger("opensearch").setLevel(logging.WARNING)
     host = os.environ.get("LYCHEE_HOST", "0.0.0.0")
     port = int(os.environ.get("LYCHEE_PORT", "8080"))
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=False, access_log=False)
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        proxy_headers=False,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Images given by API callers: base64 (optionally a `data:` URI) or an http(s) URL.
 
 URLs go through the SSRF-guarded fetcher (connectors/safe_fetch) like catalog images;
-base64 is decoded here with the same byte cap.
+base64 is decoded here with the same byte cap. Either way the pixel cap is checked from
+the image's header (connectors/image_decode), so an over-cap image is refused with the
+caller's field named instead of reaching the engine.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import binascii
 from typing import Protocol
 
 from connectors.errors import ImageTooLarge, NotAnImage
-from connectors.image_decode import require_image_magic
+from connectors.image_decode import check_pixel_cap, require_image_magic
 
 
 class ImageFetcher(Protocol):
@@ -21,15 +23,20 @@ class ImageFetcher(Protocol):
 class ImageResolver:
     """Turns a caller's image reference into bytes, or raises `ImageFetchError`."""
 
-    def __init__(self, fetcher: ImageFetcher, max_bytes: int) -> None:
+    def __init__(self, fetcher: ImageFetcher, max_bytes: int, max_pixels: int) -> None:
         self._fetcher = fetcher
         self._max_bytes = max_bytes
+        self._max_pixels = max_pixels
 
     async def resolve(self, value: str) -> bytes:
+        """The image's bytes, within the byte and pixel caps (`ImageTooLarge` past them)."""
         value = value.strip()
         if is_url(value):
-            return await self._fetcher.fetch(value)
-        return decode_base64_image(value, self._max_bytes)
+            data = await self._fetcher.fetch(value)
+        else:
+            data = decode_base64_image(value, self._max_bytes)
+        check_pixel_cap(data, self._max_pixels)
+        return data
 
 
 def is_url(value: str) -> bool:

@@ -109,8 +109,10 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         PROMPT_VERSION,
         metrics,
         key_salt=f"chars={settings.engine.max_doc_chars}",
+        late_limit=settings.limits.max_inflight,
     )
-    images = ImageResolver(fetcher, settings.images.max_bytes)
+    closers.append(window_scorer.close)  # closed first: late scoring still uses the scorer
+    images = ImageResolver(fetcher, settings.images.max_bytes, settings.images.max_pixels)
     rules = RulesStore(settings.rules_path)
     # A text-only model never sees images: don't download them for it.
     doc_images = fetcher if scorer.supports_images else None

@@ -12,7 +12,9 @@ cached, so the next request tries the image again.
 
 The model runs only for the misses, under the request's deadline and the circuit
 breaker. A timeout, an engine error or an open breaker leaves those scores unknown and
-marks the window degraded: the caller keeps OpenSearch's order (DESIGN §5).
+marks the window degraded: the caller keeps OpenSearch's order (DESIGN §5). A call that
+missed the deadline is not cancelled but left to finish in the background (bounded, see
+sidecar/background_scoring.py) and fills the cache, so a slow model still warms it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from typing import Any, Protocol
 import orjson
 
 from connectors.hydrate import get_field
-from connectors.score_cache import ScoreCache, cache_key
+from connectors.score_cache import ScoreCache, document_cache_key, query_key_prefix
 from lychee_engine.errors import EngineError, Overloaded
 from lychee_engine.types import Document, Query, Scorer
+from sidecar.background_scoring import BackgroundCompletions
 from sidecar.breaker import CircuitBreaker
 from sidecar.metrics import Metrics, StageTimer
 
@@ -39,6 +42,8 @@ HYDRATION_VERSION = "1"
 
 
 TRANSIENT_IMAGE_ERRORS = ("failed", "timeout")
+# How long a call that missed its deadline may keep running in the background.
+LATE_SCORING_MAX_S = 120.0
 
 
 class HydratedLike(Protocol):
@@ -99,9 +104,11 @@ class WindowScorer:
         prompt_version: str,
         metrics: Metrics,
         key_salt: str = "",
+        late_limit: int = 0,
     ) -> None:
         """`key_salt` joins every document key: settings that change the document the model
-        reads from the same fields (the text cap) belong in it."""
+        reads from the same fields (the text cap) belong in it. Up to `late_limit` calls
+        that missed the deadline finish in the background and fill the cache (0: cancel)."""
         self._scorer = scorer
         self._cache = cache
         self._breaker = breaker
@@ -109,6 +116,7 @@ class WindowScorer:
         self._prompt_version = prompt_version
         self._metrics = metrics
         self._key_salt = key_salt
+        self._late = BackgroundCompletions(late_limit, max(LATE_SCORING_MAX_S, deadline_s))
 
     async def score(
         self,
@@ -121,7 +129,8 @@ class WindowScorer:
         """Scores for `hits` in order; `key_fields` are the source fields documents are
         built from (their values key the cache)."""
         with timer.stage("cache_get"):
-            keys = [self._key(query, hit, key_fields) for hit in hits]
+            prefix = self._key_prefix(query)  # the query digest, once per request
+            keys = [self._key(prefix, hit, key_fields) for hit in hits]
             found = await self._cache_get(keys)
         result = WindowScores(
             scores=list(found),
@@ -138,40 +147,47 @@ class WindowScorer:
         for i, doc in zip(misses, hydrated, strict=True):
             result.image_errors[i] = doc.image_error
         self._metrics.image_errors.inc(sum(1 for d in hydrated if d.image_error))
+        miss_keys = [keys[i] for i in misses]
         with timer.stage("score"):
-            fresh, result.degraded_reason = await self._score_misses(query, hydrated)
+            fresh, result.degraded_reason = await self._score_misses(query, hydrated, miss_keys)
         if fresh is None:
             return result
         for i, value in zip(misses, fresh, strict=True):
             result.scores[i] = value
         with timer.stage("cache_set"):
-            await self._cache_set(
-                {
-                    keys[i]: v
-                    for i, v, doc in zip(misses, fresh, hydrated, strict=True)
-                    if v is not None and not _transient(doc.image_error)
-                }
-            )
+            await self._cache_set(_cacheable(miss_keys, fresh, hydrated))
         return result
 
+    @property
+    def late(self) -> BackgroundCompletions:
+        """The calls that missed their deadline and still run to fill the cache."""
+        return self._late
+
+    async def close(self) -> None:
+        """Cancel the scoring still running in the background."""
+        await self._late.close()
+
     async def _score_misses(
-        self, query: ScoringQuery, hydrated: Sequence[HydratedLike]
+        self, query: ScoringQuery, hydrated: Sequence[HydratedLike], keys: list[str]
     ) -> tuple[list[float | None] | None, str | None]:
         """Scores for the misses, or None and why not. A hit with nothing to read scores 0."""
         positions = [i for i, d in enumerate(hydrated) if d.scorable]
         documents = [hydrated[i].document for i in positions]
         self._metrics.scored_pairs.observe(len(documents))
-        scores: list[float | None] = [0.0] * len(hydrated)
         if not documents:
-            return scores, None
+            return [0.0] * len(hydrated), None
         if not self._breaker.allow():
             return None, "breaker_open"
+        scoring = asyncio.ensure_future(
+            self._scorer.score(query.query, documents, query.instruction)
+        )
         try:
-            async with asyncio.timeout(self._deadline_s):
-                values = await self._scorer.score(query.query, documents, query.instruction)
-        except TimeoutError:
-            self._breaker.record_failure()
-            return None, "timeout"
+            done, _ = await asyncio.wait({scoring}, timeout=self._deadline_s)
+            if not done:
+                self._breaker.record_failure()
+                self._finish_late(scoring, positions, keys, hydrated)
+                return None, "timeout"
+            values = scoring.result()
         except Overloaded:
             self._breaker.abandon()  # a full queue is load, not a broken model
             return None, "overloaded"
@@ -180,27 +196,46 @@ class WindowScorer:
             log.warning("model failed, serving OpenSearch order: %r", exc)
             return None, "engine_error"
         except asyncio.CancelledError:
+            scoring.cancel()  # the request is gone: nobody waits for these scores
             self._breaker.abandon()
             raise
         self._breaker.record_success()
-        for position, value in zip(positions, values, strict=True):
-            scores[position] = float(value)
-        return scores, None
+        return _placed(positions, values, len(hydrated)), None
+
+    def _finish_late(
+        self,
+        scoring: asyncio.Future[list[float]],
+        positions: list[int],
+        keys: list[str],
+        hydrated: Sequence[HydratedLike],
+    ) -> None:
+        """Cache what a call past the deadline computes, if the bound lets it run on."""
+
+        async def fill_cache(values: list[float]) -> None:
+            scores = _placed(positions, values, len(hydrated))
+            await self._cache_set(_cacheable(keys, scores, hydrated))
+
+        if not self._late.adopt(scoring, fill_cache):
+            log.info("late scoring bound reached, a deadline-missing call was cancelled")
 
     @property
     def model_id(self) -> str:
         return self._scorer.model_id
 
-    def _key(self, query: ScoringQuery, hit: dict[str, Any], fields: Sequence[str]) -> str:
-        return cache_key(
-            self._scorer.model_id,
-            self._scorer.revision,
+    def _key_prefix(self, query: ScoringQuery) -> str:
+        scorer = self._scorer
+        return query_key_prefix(
+            scorer.model_id,
+            scorer.revision,
             self._prompt_version,
             query.instruction,
             query.text,
             query.image_hash,
-            document_key_hash(hit.get("_source") or {}, fields, self._key_salt),
         )
+
+    def _key(self, prefix: str, hit: dict[str, Any], fields: Sequence[str]) -> str:
+        source = hit.get("_source") or {}
+        return document_cache_key(prefix, document_key_hash(source, fields, self._key_salt))
 
     async def _cache_get(self, keys: list[str]) -> list[float | None]:
         if not keys:
@@ -219,6 +254,25 @@ class WindowScorer:
             await self._cache.set_many(values)
         except Exception as exc:
             log.warning("score cache write failed: %r", exc)
+
+
+def _placed(positions: list[int], values: Sequence[float], n: int) -> list[float | None]:
+    """`values` at their `positions` among `n` misses; the unscorable ones score 0."""
+    scores: list[float | None] = [0.0] * n
+    for position, value in zip(positions, values, strict=True):
+        scores[position] = float(value)
+    return scores
+
+
+def _cacheable(
+    keys: list[str], scores: list[float | None], hydrated: Sequence[HydratedLike]
+) -> dict[str, float]:
+    """What may be cached: not a score computed while an image failed transiently."""
+    return {
+        key: value
+        for key, value, doc in zip(keys, scores, hydrated, strict=True)
+        if value is not None and not _transient(doc.image_error)
+    }
 
 
 def _transient(image_error: str | None) -> bool:

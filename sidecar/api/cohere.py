@@ -9,11 +9,11 @@ from fastapi import APIRouter
 
 from sidecar.api import service
 from sidecar.api.deps import API_GUARDS, ServicesDep
-from sidecar.api.models import CohereDocument, CohereResponse, CohereResult
+from sidecar.api.models import ERROR_RESPONSES, CohereDocument, CohereResponse, CohereResult
 
 
 def cohere_router(request_model: type[Any]) -> APIRouter:
-    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"])
+    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"], responses=ERROR_RESPONSES)
 
     @router.post("/v1/rerank", response_model=CohereResponse, response_model_exclude_none=True)
     async def rerank_v1(services: ServicesDep, body: request_model) -> CohereResponse:  # type: ignore[valid-type]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from sidecar.errors import PayloadTooLarge, TooManyRequests, Unauthorized
+from sidecar.errors import TooManyRequests, Unauthorized
 from sidecar.services import Services
 
 
@@ -37,14 +37,6 @@ def require_api_key(
         raise Unauthorized("a valid API key is required (X-API-Key header)")
 
 
-def limit_body(request: Request, services: ServicesDep) -> None:
-    """Refuse bodies over the byte limit before they are parsed."""
-    length = request.headers.get("content-length")
-    limit = services.settings.limits.max_body_bytes
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-
-
 async def model_slot(services: ServicesDep) -> AsyncIterator[None]:
     """Hold one in-flight slot for the request; 429 when none is free."""
     with services.limiter.slot() as acquired:
@@ -53,4 +45,5 @@ async def model_slot(services: ServicesDep) -> AsyncIterator[None]:
         yield
 
 
-API_GUARDS = [Depends(require_api_key), Depends(limit_body), Depends(model_slot)]
+# Body size is capped for every route by sidecar.limits.BodyLimitMiddleware.
+API_GUARDS = [Depends(require_api_key), Depends(model_slot)]

@@ -16,6 +16,36 @@ from sidecar.settings import LimitSettings
 IMAGE_CHARS = 16 * 1024 * 1024
 
 
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="the error kind, e.g. invalid_request, overloaded")
+    reason: str = Field(description="what was wrong, naming the field when there is one")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error our own routes answer (sidecar/api/errors.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+# Declared on our API routes so the OpenAPI spec shows the error body we really send
+# (it also replaces FastAPI's default 422 `{"detail": [...]}`).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Malformed request, or an input that cannot be used (names the field)",
+        401: "Missing or wrong API key",
+        413: "Request body over the size limit",
+        422: "A field fails validation (names the field)",
+        429: "Too many requests in flight or the model queue is full; retry later",
+        503: "The model is unavailable or missed its deadline",
+    }.items()
+}
+
+
 class RerankResult(BaseModel):
     index: int = Field(description="position of the document in the request")
     document: str | dict[str, Any] = Field(description="the document as sent")

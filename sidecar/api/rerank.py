@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from sidecar.api import service
 from sidecar.api.deps import API_GUARDS, ServicesDep
-from sidecar.api.models import RerankResponse, RerankResult
+from sidecar.api.models import ERROR_RESPONSES, RerankResponse, RerankResult
 
 # No `from __future__ import annotations` here: FastAPI reads the request model from the
 # annotation, and the model is a local of the factory (built for this app's limits).
@@ -14,7 +14,7 @@ from sidecar.api.models import RerankResponse, RerankResult
 
 def rerank_router(request_model: type[Any]) -> APIRouter:
     """The route, typed with the request model built for this app's limits."""
-    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"])
+    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"], responses=ERROR_RESPONSES)
 
     @router.post("/api/rerank", response_model=RerankResponse)
     async def rerank(services: ServicesDep, body: request_model) -> RerankResponse:  # type: ignore[valid-type]

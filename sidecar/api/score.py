@@ -12,11 +12,11 @@ from lychee_engine.types import Document
 from sidecar.api import service
 from sidecar.api.deps import API_GUARDS, ServicesDep
 from sidecar.api.fragments import fragment_spans, without
-from sidecar.api.models import Fragment, ScoreResponse
+from sidecar.api.models import ERROR_RESPONSES, Fragment, ScoreResponse
 
 
 def score_router(request_model: type[Any]) -> APIRouter:
-    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"])
+    router = APIRouter(dependencies=API_GUARDS, tags=["rerank"], responses=ERROR_RESPONSES)
 
     @router.post("/api/score", response_model=ScoreResponse)
     async def score_pair(services: ServicesDep, body: request_model) -> ScoreResponse:  # type: ignore[valid-type]

@@ -187,9 +187,9 @@ async def test_the_rerank_api_answers_fast_around_a_hostile_image_url(
         elapsed = time.monotonic() - started
         text_only = await _rerank(client, sidecar, {"text": "mug"}, {"text": "a cup"})
     assert elapsed < FETCH_BUDGET_S + 3.0
-    if name in ("bomb", "truncated"):
-        # The bytes pass the fetcher; the engine refuses to decode them and scores the
-        # document on its text alone (DESIGN §5: an unusable image is not an error).
+    if name == "truncated":
+        # The header passes the pixel cap; the engine refuses to decode the rest and scores
+        # the document on its text alone (DESIGN §5: an unusable image is not an error).
         assert response.status_code == 200, response.text
         assert _score(response) == _score(text_only)
     else:
@@ -219,7 +219,7 @@ async def test_hostile_base64_query_images_are_refused_fast(
     assert elapsed < 5.0
     assert health.status_code == 200
     assert text_only.status_code == 200
-    if name == "magic":  # refused by the API's magic-byte check
+    if name in ("magic", "bomb"):  # refused by the API's magic-byte or pixel-cap check
         assert response.status_code == 400
         assert "query.image" in response.json()["error"]["reason"]
     else:  # refused by the engine's decoder: a query cannot lose its image silently
@@ -238,17 +238,14 @@ def _score(response: httpx.Response) -> float:
     return next(r["score"] for r in response.json()["results"] if r["index"] == 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: API images (base64 or URL) are not checked against "
-    "settings.images.max_pixels; only the engine's resize and Pillow's global guard apply",
-)
-async def test_the_rerank_api_applies_the_pixel_cap(sidecar: ServerThread) -> None:
-    payload = {
-        "query": "mug",
-        "documents": [{"text": "a mug", "image": base64.b64encode(_big_png()).decode()}],
-    }
+@pytest.mark.parametrize("source", ["base64", "url"])
+async def test_the_rerank_api_applies_the_pixel_cap(
+    sidecar: ServerThread, hostile: str, source: str
+) -> None:
+    image = base64.b64encode(_big_png()).decode() if source == "base64" else hostile + "/big.png"
+    payload = {"query": "mug", "documents": [{"text": "a mug", "image": image}]}
     async with httpx.AsyncClient(timeout=60) as client:
         response = await client.post(f"{sidecar.url}/api/rerank", json=payload)
-    assert response.status_code in (400, 413, 422)
-    assert "pixel" in response.json()["error"]["reason"]
+    assert response.status_code == 400, response.text
+    reason = response.json()["error"]["reason"]
+    assert "documents.0.image" in reason and f"{MAX_PIXELS}-pixel cap" in reason

@@ -321,6 +321,15 @@ def test_search_errors_speak_opensearch(client: TestClient, search: StaticSearch
     assert response.json() == {**missing, "status": 404}
 
 
+def test_a_window_over_the_limit_is_refused_in_opensearch_shape(client: TestClient) -> None:
+    body = {"query": {"match": {"title": "mug"}}, "ext": {"rerank": {"window": 10_000}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["status"] == 400
+    assert "limits.max_window" in error["error"]["root_cause"][0]["reason"]
+
+
 def test_proxy_passes_everything_through(client: TestClient, upstream: Upstream) -> None:
     response = client.put(
         "/products/_doc/a%2Fb?refresh=true",

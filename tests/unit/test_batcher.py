@@ -131,6 +131,33 @@ async def test_overloaded_when_queue_would_overflow() -> None:
     await batcher.close()
 
 
+async def test_a_full_queue_refuses_before_preparing() -> None:
+    backend = FakeBackend(max_batch_tokens=20)
+    backend.release.clear()
+    batcher = make(backend, max_wait_ms=1, queue_size=4)
+    first = asyncio.create_task(batcher.score(QUERY, docs("a", "b")))
+    assert await asyncio.to_thread(backend.entered.wait, 5.0)
+    second = asyncio.create_task(batcher.score(QUERY, docs("c", "d", "e")))
+    await queued(batcher, 3)
+    prepared: list[int] = []
+    original = backend.prepare
+
+    def counting_prepare(
+        query: Query, documents: list[Document], instruction: str | None
+    ) -> list[PreparedPair]:
+        prepared.append(len(documents))
+        return original(query, documents, instruction)
+
+    backend.prepare = counting_prepare  # type: ignore[method-assign]
+    with pytest.raises(Overloaded):
+        await batcher.score(QUERY, docs("f", "g"))
+    assert prepared == []  # refused by pair count, without tokenising
+    backend.release.set()
+    assert await first == [0.01, 0.01]
+    assert await second == [0.01, 0.01, 0.01]
+    await batcher.close()
+
+
 async def test_exception_fails_only_requests_in_that_batch() -> None:
     backend = FakeBackend(max_batch_tokens=20)
     batcher = make(backend, max_wait_ms=20)

@@ -17,7 +17,7 @@ from lychee_engine.types import Document, Query
 from sidecar.app import create_app
 from sidecar.limits import BodyLimitMiddleware
 from sidecar.settings import ImageFetchSettings, LimitSettings, Settings
-from tests.unit.image_bytes import encoded
+from tests.unit.image_bytes import encoded, png_claiming_size
 
 LIMITS = LimitSettings(
     max_body_bytes=4096,
@@ -121,11 +121,13 @@ def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
         yield data[start : start + size]
 
 
+# Every route the API guards once capped itself: the middleware alone must cover them all.
+@pytest.mark.parametrize("path", ["/api/rerank", "/v1/rerank", "/api/score"])
 def test_declared_oversize_body_is_413_before_the_route(
-    client: TestClient, scorer: LengthScorer
+    client: TestClient, scorer: LengthScorer, path: str
 ) -> None:
     payload = {"query": "mug", "documents": ["x" * 90] * 4, "pad": "y" * 5000}
-    reason = _own_error(client.post("/api/rerank", json=payload), 413, "payload_too_large")
+    reason = _own_error(client.post(path, json=payload), 413, "payload_too_large")
     assert "4096 bytes" in reason
     assert scorer.calls == 0
 
@@ -211,6 +213,19 @@ def test_oversize_image_names_the_field(client: TestClient) -> None:
     assert response.status_code in (400, 413, 422)
     reason = response.json()["error"]["reason"]
     assert "documents.1.image" in reason and "larger than 2048 bytes" in reason
+
+
+@pytest.mark.parametrize("path", ["/api/rerank", "/v1/rerank"])
+def test_an_image_over_the_pixel_cap_names_the_field(
+    client: TestClient, scorer: LengthScorer, path: str
+) -> None:
+    # A few hundred bytes whose header claims 49 Mpx: over the 40 Mpx default cap.
+    image = base64.b64encode(png_claiming_size(7000, 7000)).decode()
+    payload = {"query": "mug", "documents": ["x", {"text": "y", "image": image}]}
+    response = client.post(path, json=payload)
+    reason = _own_error(response, 400, "invalid_request")
+    assert "documents.1.image" in reason and "40000000-pixel cap" in reason
+    assert scorer.calls == 0
 
 
 def test_wrong_magic_bytes_name_the_field(client: TestClient) -> None:

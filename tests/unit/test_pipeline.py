@@ -157,7 +157,7 @@ def _pipeline(
         search,
         window_scorer,
         lambda index: hydrator,
-        ImageResolver(NoFetch(), 1024),
+        ImageResolver(NoFetch(), 1024, 1_000_000),
         RulesStore(rules_path),
         metrics,
     )
@@ -331,6 +331,17 @@ async def test_malformed_base64_query_image_is_a_client_error() -> None:
     pipeline = _pipeline(FakeScorer(), FakeSearch())
     with pytest.raises(InvalidRequest, match="query_image"):
         await pipeline.run("products", _body("mug", query_image="%%%not-base64"), {})
+
+
+async def test_a_window_over_the_limit_is_a_client_error() -> None:
+    search = FakeSearch()
+    pipeline = _pipeline(FakeScorer(), search)
+    limit = Settings().limits.max_window
+    with pytest.raises(InvalidRequest, match=f"limits.max_window is {limit}"):
+        await pipeline.run("products", _body("mug", window=limit + 1), {})
+    assert search.calls == []  # refused before OpenSearch is asked
+    at_limit = await pipeline.run("products", _body("mug", window=limit), {})
+    assert at_limit.status == "ok"
 
 
 def test_breaker_half_opens_after_reset() -> None:
