@@ -110,8 +110,12 @@ class SearchPipeline:
         return SearchResult(response, report.status)
 
     def _window(self, request: SearchRequest, config: IndexConfig) -> int:
-        window = request.options.window or config.window
-        return min(window, self._settings.limits.max_window)
+        limit = self._settings.limits.max_window
+        asked = request.options.window
+        if asked is not None and asked > limit:
+            # Clamping silently would hand the caller a shallower rerank than asked for.
+            raise InvalidRequest(f"ext.rerank.window is {asked}; limits.max_window is {limit}")
+        return min(asked or config.window, limit)
 
     def _skip_reason(self, request: SearchRequest, config: IndexConfig, window: int) -> str | None:
         if request.skip_reason is not None:
