@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 from lychee_engine import load_scorer  # noqa: E402
 from lychee_engine.options import EngineOptions  # noqa: E402
 from sidecar.app import create_app  # noqa: E402
+from sidecar.dev_services import opensearch_node  # noqa: E402
 from sidecar.sample_catalog.catalog import generate_catalog, load_queries  # noqa: E402
 from sidecar.sample_catalog.indexing import index_catalog  # noqa: E402
-from sidecar.server_thread import ServerThread, free_port  # noqa: E402
+from sidecar.server_thread import ServerThread  # noqa: E402
 from sidecar.settings import CacheSettings, IndexConfig, Settings  # noqa: E402
 
 INDEX = "bench-sidecar-catalog"
@@ -51,22 +48,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, default=50, help="rerank window W")
     parser.add_argument("--json", dest="json_out", help="write the results here as JSON")
     return parser
-
-
-@contextmanager
-def opensearch(url: str | None) -> Iterator[str]:
-    """The given URL, or a node started (and stopped) with scripts/opensearch.sh."""
-    if url:
-        yield url.rstrip("/")
-        return
-    port = str(free_port())
-    script = str(ROOT / "scripts" / "opensearch.sh")
-    with tempfile.TemporaryDirectory(prefix="bench-os-") as data:
-        subprocess.run([script, "start", "--port", port, "--data", data], check=True, timeout=600)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            subprocess.run([script, "stop", "--port", port], check=False, timeout=120)
 
 
 def _body(text: str, size: int) -> dict[str, Any]:
@@ -143,7 +124,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    with opensearch(args.opensearch_url) as url:
+    with opensearch_node(args.opensearch_url) as url:
         result = run(args, url)
     print(json.dumps(result, indent=2))
     print(

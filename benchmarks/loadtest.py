@@ -25,7 +25,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sidecar.dev_services import opensearch_node  # noqa: E402
 from sidecar.embedded_server import free_port  # noqa: E402
 from sidecar.sample_catalog import (  # noqa: E402
     generate_catalog,
@@ -252,22 +252,6 @@ def overload_figures(result: PhaseResult) -> dict[str, Any]:
 
 
 @contextmanager
-def opensearch(url: str | None) -> Iterator[str]:
-    """The given URL, or a node started (and stopped) with scripts/opensearch.sh."""
-    if url:
-        yield url.rstrip("/")
-        return
-    port = str(free_port())
-    script = str(ROOT / "scripts" / "opensearch.sh")
-    with tempfile.TemporaryDirectory(prefix="loadtest-os-") as data:
-        subprocess.run([script, "start", "--port", port, "--data", data], check=True, timeout=900)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            subprocess.run([script, "stop", "--port", port], check=False, timeout=120)
-
-
-@contextmanager
 def sidecar_process(
     opensearch_url: str, env: dict[str, str], log: Path
 ) -> Iterator[tuple[str, int]]:
@@ -415,7 +399,7 @@ def run_managed(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     log = ROOT / ".run" / "loadtest-sidecar.log"
     log.parent.mkdir(exist_ok=True)
-    with opensearch(args.opensearch_url) as os_url:
+    with opensearch_node(args.opensearch_url) as os_url:
         print(f"indexed {index_catalog(os_url, args.index, data_dir)} products into {os_url}")
         with sidecar_process(os_url, sidecar_env(args), log) as (url, pid):
             figures["steady"] = asyncio.run(measure(args, url, pid, data_dir))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from sidecar.dev_services import opensearch_node
 from sidecar.eval import loaders, stack
 from sidecar.eval.dataset import JudgedDataset
 from sidecar.eval.metrics import compare_by_kind, per_query
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     dataset = load_dataset(args)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, stack.opensearch(args.opensearch_url) as os_url:
+    with tempfile.TemporaryDirectory() as tmp, opensearch_node(args.opensearch_url) as os_url:
         count = index_products(os_url, args.index, dataset)
         settings = Settings(
             opensearch_url=os_url,
