@@ -1,6 +1,7 @@
 """The score cache: one MGET per request, pipelined SETs with a jittered TTL.
 
-Keys are built by `cache_key`; every key of one request shares the `{...}` hash tag built
+Keys are built by `cache_key` (per request: `query_key_prefix` once, then
+`document_cache_key` per hit); every key of one request shares the `{...}` hash tag built
 from the query part, so on Redis Cluster the whole request lives in one hash slot and one
 MGET serves it. Redis is an optimisation: down or slow means misses and dropped writes.
 """
@@ -13,10 +14,10 @@ import logging
 import math
 import random
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -44,9 +45,30 @@ def cache_key(
     Shape: `lychee:v1:{<query digest>}:<document digest>`. Any component changing gives a
     different key; the braces make every key of one query share a Redis Cluster slot.
     """
+    prefix = query_key_prefix(
+        model_id, revision, prompt_version, instruction, query_text, query_image_hash
+    )
+    return document_cache_key(prefix, doc_hash)
+
+
+def query_key_prefix(
+    model_id: str,
+    revision: str,
+    prompt_version: str,
+    instruction: str,
+    query_text: str | None,
+    query_image_hash: str | None,
+) -> str:
+    """The query part of `cache_key`, shared by every document of one request: compute it
+    once per request and finish each key with `document_cache_key`."""
     query = [model_id, revision, prompt_version, instruction, query_text, query_image_hash]
     query_digest = sha256_hex(json.dumps(query, ensure_ascii=False).encode())[:32]
-    return f"{KEY_PREFIX}:{{{query_digest}}}:{sha256_hex(doc_hash.encode())[:32]}"
+    return f"{KEY_PREFIX}:{{{query_digest}}}:"
+
+
+def document_cache_key(prefix: str, doc_hash: str) -> str:
+    """`cache_key` from a `query_key_prefix` and the document's hash."""
+    return prefix + sha256_hex(doc_hash.encode())[:32]
 
 
 @dataclass(slots=True)
@@ -81,17 +103,44 @@ class ScoreCache(Protocol):
 
 
 class LruScoreCache:
-    """In-process cache for single-instance deployments (no Redis URL configured)."""
+    """In-process cache for single-instance deployments (no Redis URL configured).
+
+    Least recently used entries go first past `maxsize`; entries older than `ttl_s` read as
+    misses. An OrderedDict of (score, expiry) rather than cachetools' TTLCache: a warm
+    request reads the whole window, and TTLCache's per-key bookkeeping cost ~1.7 us a key
+    (~85 us a request) where this costs a fraction of that.
+    """
 
     def __init__(self, maxsize: int = 100_000, ttl_s: float = 7 * 24 * 3600) -> None:
         self.stats = CacheStats()
-        self._entries: TTLCache[str, float] = TTLCache(maxsize=maxsize, ttl=ttl_s)
+        self._maxsize = maxsize
+        self._ttl_s = ttl_s
+        self._entries: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     async def get_many(self, keys: list[str]) -> list[float | None]:
-        return self.stats.count([self._entries.get(key) for key in keys])
+        now = time.monotonic()
+        entries = self._entries
+        values: list[float | None] = []
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None:
+                values.append(None)
+            elif entry[1] <= now:
+                del entries[key]  # expired
+                values.append(None)
+            else:
+                entries.move_to_end(key)
+                values.append(entry[0])
+        return self.stats.count(values)
 
     async def set_many(self, scores: dict[str, float]) -> None:
-        self._entries.update(scores)
+        expires = time.monotonic() + self._ttl_s
+        entries = self._entries
+        for key, score in scores.items():
+            entries[key] = (score, expires)
+            entries.move_to_end(key)
+        while len(entries) > self._maxsize:
+            entries.popitem(last=False)
 
     async def close(self) -> None:
         self._entries.clear()
