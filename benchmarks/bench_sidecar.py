@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from sidecar.app import create_app  # noqa: E402
 from sidecar.dev_services import opensearch_node  # noqa: E402
 from sidecar.sample_catalog.catalog import generate_catalog, load_queries  # noqa: E402
 from sidecar.sample_catalog.indexing import index_catalog  # noqa: E402
-from sidecar.server_thread import ServerThread  # noqa: E402
+from sidecar.server_thread import ServerThread, free_port  # noqa: E402
 from sidecar.settings import CacheSettings, IndexConfig, Settings  # noqa: E402
 
 INDEX = "bench-sidecar-catalog"
@@ -47,12 +51,61 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=10, help="hits per page")
     parser.add_argument("--window", type=int, default=50, help="rerank window W")
     parser.add_argument("--json", dest="json_out", help="write the results here as JSON")
+    parser.add_argument(
+        "--in-process", action="store_true", help="serve the sidecar from a thread of this process"
+    )
     return parser
 
 
 def _body(text: str, size: int) -> dict[str, Any]:
     fields = ["title^2", "selling_points"]
     return {"query": {"multi_match": {"query": text, "fields": fields}}, "size": size}
+
+
+@contextmanager
+def sidecar(settings: Settings, in_process: bool) -> Iterator[str]:
+    """The sidecar as deployed (`python -m sidecar`, its own process), or in a thread of this
+    one (then the benchmark client shares its GIL, which inflates the sidecar's latency)."""
+    if in_process:
+        scorer = load_scorer("minilm", EngineOptions(device="cpu"))
+        server = ServerThread(create_app(settings, scorer=scorer)).start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+        return
+    port = free_port()
+    env = os.environ | {
+        "LYCHEE_HOST": "127.0.0.1",
+        "LYCHEE_PORT": str(port),
+        "LYCHEE_OPENSEARCH_URL": settings.opensearch_url,
+        "LYCHEE_ENGINE__MODEL": "minilm",
+        "LYCHEE_MODEL_DEADLINE_MS": str(settings.model_deadline_ms),
+        "LYCHEE_DEFAULT_INDEX__WINDOW": str(settings.default_index.window),
+    }
+    if settings.cache.redis_url:
+        env["LYCHEE_CACHE__REDIS_URL"] = settings.cache.redis_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar"], env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the sidecar did not become ready (exit code {proc.poll()})")
+            time.sleep(0.25)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _timed(client: httpx.Client, path: str, body: dict[str, Any]) -> float:
@@ -84,28 +137,24 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         default_index=IndexConfig(window=args.window),
         model_deadline_ms=60_000,  # the cold path on a busy CPU must not degrade
     )
-    scorer = load_scorer("minilm", EngineOptions(device="cpu"))
-    server = ServerThread(create_app(settings, scorer=scorer)).start()
     direct: list[float] = []
     through: list[float] = []
     cold: list[float] = []
-    try:
-        with (
-            httpx.Client(base_url=url, timeout=120) as os_client,
-            httpx.Client(base_url=server.url, timeout=120) as sc_client,
-        ):
-            path = f"/{INDEX}/_search"
-            bodies = [_body(text, args.size) for text in texts]
-            for body in bodies:  # cold: every pair is a cache miss
-                cold.append(_timed(sc_client, path, body))
-            pair = [(direct, os_client), (through, sc_client)]
-            for rep in range(args.reps):
-                for body in bodies:
-                    for samples, client in pair if rep % 2 == 0 else pair[::-1]:
-                        samples.append(_timed(client, path, body))
-            status = sc_client.post(path, json=_body(texts[0], args.size)).headers
-    finally:
-        server.stop()
+    with (
+        sidecar(settings, args.in_process) as sidecar_url,
+        httpx.Client(base_url=url, timeout=120) as os_client,
+        httpx.Client(base_url=sidecar_url, timeout=120) as sc_client,
+    ):
+        path = f"/{INDEX}/_search"
+        bodies = [_body(text, args.size) for text in texts]
+        for body in bodies:  # cold: every pair is a cache miss
+            cold.append(_timed(sc_client, path, body))
+        pair = [(direct, os_client), (through, sc_client)]
+        for rep in range(args.reps):
+            for body in bodies:
+                for samples, client in pair if rep % 2 == 0 else pair[::-1]:
+                    samples.append(_timed(client, path, body))
+        status = sc_client.post(path, json=_body(texts[0], args.size)).headers
     warm_direct, warm_sidecar = _summary(direct), _summary(through)
     return {
         "catalog_docs": count,
@@ -113,6 +162,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "window": args.window,
         "size": args.size,
         "cache": "redis" if args.redis_url else "lru",
+        "sidecar_process": "in-process thread" if args.in_process else "own process",
         "rerank_status": status.get("X-Rerank-Status"),
         "opensearch_direct": warm_direct,
         "sidecar_warm": warm_sidecar,
