@@ -55,14 +55,15 @@ class HydratedDoc:
     rule_values: dict[str, Any] = field(default_factory=dict)
 
 
-def get_field(source: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path (a literal dotted key wins), or None."""
+def get_field(source: dict[str, Any], path: str, default: Any = None) -> Any:
+    """The value at a dotted path ("a.b" walks nested objects; a literal dotted key wins),
+    or `default` when it is absent."""
     if path in source:
         return source[path]
     value: Any = source
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
-            return None
+            return default
         value = value[part]
     return value
 

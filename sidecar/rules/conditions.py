@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connectors.hydrate import get_field
+
 _MISSING = object()
 
 
@@ -80,15 +82,8 @@ class FieldCondition(_Comparisons):
 
 
 def lookup(source: dict[str, Any], path: str) -> Any:
-    """The value at `path` ("a.b.c" walks nested objects; a literal dotted key wins)."""
-    if path in source:
-        return source[path]
-    node: Any = source
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    """The value at `path`, or _MISSING (a present null is not a missing field)."""
+    return get_field(source, path, _MISSING)
 
 
 def as_number(value: Any) -> float | None:
