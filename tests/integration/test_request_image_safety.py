@@ -9,7 +9,6 @@ module checks that the sidecar as a whole stays inside its time budget around th
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import time
@@ -27,6 +26,7 @@ from lychee_engine.options import EngineOptions
 from sidecar.app import create_app
 from sidecar.server_thread import ServerThread
 from sidecar.settings import ImageFetchSettings, Settings
+from tests.hostile_images import huge, redirect, serve_bytes, slow_drip
 from tests.unit.image_bytes import encoded, png_claiming_size, truncated_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,39 +46,6 @@ ATTACKS = {
 }
 
 
-async def _slow_drip(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "image/png"})
-    await response.prepare(request)
-    await response.write(encoded("PNG")[:12])
-    for _ in range(150):  # a byte every 0.2 s: never idle long enough for a read timeout
-        await asyncio.sleep(0.2)
-        await response.write(b"\0")
-    return response
-
-
-async def _huge(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "image/png"})
-    response.content_length = 10**12
-    await response.prepare(request)
-    await response.write(encoded("PNG")[:12])
-    await asyncio.sleep(30)
-    return response
-
-
-def _bytes(body: bytes, content_type: str = "image/png") -> Any:
-    async def handler(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type=content_type)
-
-    return handler
-
-
-def _redirect(target: str) -> Any:
-    async def handler(_: web.Request) -> web.Response:
-        return web.Response(status=302, headers={"Location": target})
-
-    return handler
-
-
 def _big_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (1500, 1000), "white").save(buffer, "PNG")  # 1.5 Mpx, a few KB
@@ -90,15 +57,15 @@ async def hostile() -> AsyncIterator[str]:
     """A server of hostile images on loopback; yields its base URL."""
     app = web.Application()
     routes = {
-        "/ok.png": _bytes(encoded("PNG", (32, 32))),
-        "/bomb.png": _bytes(png_claiming_size(50_000, 50_000)),
-        "/truncated.png": _bytes(truncated_png()),
-        "/page.png": _bytes(b"<html><body>not a picture</body></html>"),
-        "/slow.png": _slow_drip,
-        "/huge.png": _huge,
-        "/loop-a.png": _redirect("/loop-b.png"),
-        "/loop-b.png": _redirect("/loop-a.png"),
-        "/big.png": _bytes(_big_png()),
+        "/ok.png": serve_bytes(encoded("PNG", (32, 32))),
+        "/bomb.png": serve_bytes(png_claiming_size(50_000, 50_000)),
+        "/truncated.png": serve_bytes(truncated_png()),
+        "/page.png": serve_bytes(b"<html><body>not a picture</body></html>"),
+        "/slow.png": slow_drip,
+        "/huge.png": huge,
+        "/loop-a.png": redirect("/loop-b.png"),
+        "/loop-b.png": redirect("/loop-a.png"),
+        "/big.png": serve_bytes(_big_png()),
     }
     for path, handler in routes.items():
         app.router.add_get(path, handler)

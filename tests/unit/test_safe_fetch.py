@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +23,10 @@ from connectors.errors import (
 from connectors.image_decode import decode_image
 from connectors.local_images import is_local_ref
 from connectors.safe_fetch import FetchConfig, SafeImageFetcher
+from tests.hostile_images import Handler, huge, redirect, serve_bytes, slow_drip
 from tests.unit.image_bytes import encoded, png_claiming_size, truncated_png
 
 PNG = encoded("PNG")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -38,25 +37,6 @@ class Server:
     hosts: list[str] = field(default_factory=list)  # Host headers received
 
 
-async def _slow_drip(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "image/png"})
-    await response.prepare(request)
-    await response.write(PNG[:12])
-    for _ in range(100):  # one byte every 0.2 s: never trips a 1 s read timeout
-        await asyncio.sleep(0.2)
-        await response.write(b"\0")
-    return response
-
-
-async def _huge(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "image/png"})
-    response.content_length = 10**12
-    await response.prepare(request)
-    await response.write(PNG[:12])
-    await asyncio.sleep(30)
-    return response
-
-
 async def _no_length_overflow(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "image/png"})
     response.enable_chunked_encoding()
@@ -65,21 +45,6 @@ async def _no_length_overflow(request: web.Request) -> web.StreamResponse:
     for _ in range(40):
         await response.write(b"\0" * 4096)
     return response
-
-
-def _image(body: bytes, content_type: str = "image/png") -> Handler:
-    async def handler(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type=content_type)
-
-    return handler
-
-
-def _redirect(target: str) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        location = target.format(n=int(request.match_info.get("n", 0)) + 1, **request.query)
-        return web.Response(status=302, headers={"Location": location})
-
-    return handler
 
 
 @pytest.fixture
@@ -94,20 +59,20 @@ async def server() -> AsyncIterator[Server]:
 
     app = web.Application(middlewares=[record])
     routes: dict[str, Handler] = {
-        "/img.png": _image(PNG),
-        "/img.webp": _image(encoded("WEBP"), "image/webp"),
-        "/page.html": _image(b"<html></html>", "text/html"),
-        "/gif-as-png": _image(encoded("GIF")),
-        "/bomb.png": _image(png_claiming_size(50_000, 50_000)),
-        "/truncated.png": _image(truncated_png()),
-        "/slow": _slow_drip,
-        "/huge": _huge,
+        "/img.png": serve_bytes(PNG),
+        "/img.webp": serve_bytes(encoded("WEBP"), "image/webp"),
+        "/page.html": serve_bytes(b"<html></html>", "text/html"),
+        "/gif-as-png": serve_bytes(encoded("GIF")),
+        "/bomb.png": serve_bytes(png_claiming_size(50_000, 50_000)),
+        "/truncated.png": serve_bytes(truncated_png()),
+        "/slow": slow_drip,
+        "/huge": huge,
         "/overflow": _no_length_overflow,
-        "/to": _redirect("{u}"),
-        "/relative": _redirect("/img.png"),
-        "/loop-a": _redirect("/loop-b"),
-        "/loop-b": _redirect("/loop-a"),
-        "/hop{n:\\d+}": _redirect("/hop{n}"),
+        "/to": redirect("{u}"),
+        "/relative": redirect("/img.png"),
+        "/loop-a": redirect("/loop-b"),
+        "/loop-b": redirect("/loop-a"),
+        "/hop{n:\\d+}": redirect("/hop{n}"),
     }
     for path, handler in routes.items():
         app.router.add_get(path, handler)
