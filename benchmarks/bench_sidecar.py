@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from lychee_engine import load_scorer  # noqa: E402
 from lychee_engine.options import EngineOptions  # noqa: E402
 from sidecar.app import create_app  # noqa: E402
-from sidecar.dev_services import opensearch_node  # noqa: E402
+from sidecar.dev_services import opensearch_node, sidecar_process  # noqa: E402
 from sidecar.sample_catalog.catalog import generate_catalog, load_queries  # noqa: E402
 from sidecar.sample_catalog.indexing import index_catalog  # noqa: E402
-from sidecar.server_thread import ServerThread, free_port  # noqa: E402
+from sidecar.server_thread import ServerThread  # noqa: E402
 from sidecar.settings import CacheSettings, IndexConfig, Settings  # noqa: E402
 
 INDEX = "bench-sidecar-catalog"
@@ -74,38 +73,16 @@ def sidecar(settings: Settings, in_process: bool) -> Iterator[str]:
         finally:
             server.stop()
         return
-    port = free_port()
-    env = os.environ | {
-        "LYCHEE_HOST": "127.0.0.1",
-        "LYCHEE_PORT": str(port),
-        "LYCHEE_OPENSEARCH_URL": settings.opensearch_url,
-        "LYCHEE_ENGINE__MODEL": "minilm",
+    env = {
         "LYCHEE_MODEL_DEADLINE_MS": str(settings.model_deadline_ms),
         "LYCHEE_DEFAULT_INDEX__WINDOW": str(settings.default_index.window),
     }
     if settings.cache.redis_url:
         env["LYCHEE_CACHE__REDIS_URL"] = settings.cache.redis_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sidecar"], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the sidecar did not become ready (exit code {proc.poll()})")
-            time.sleep(0.25)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with tempfile.TemporaryDirectory(prefix="bench-sidecar-") as tmp:
+        log = Path(tmp) / "sidecar.log"
+        with sidecar_process(settings.opensearch_url, env, log) as (base, _pid):
+            yield base
 
 
 def _timed(client: httpx.Client, path: str, body: dict[str, Any]) -> float:

@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sidecar.dev_services import opensearch_node  # noqa: E402
-from sidecar.embedded_server import free_port  # noqa: E402
+from sidecar.dev_services import opensearch_node, sidecar_process  # noqa: E402
 from sidecar.sample_catalog import (  # noqa: E402
     generate_catalog,
     index_catalog,
@@ -50,7 +46,6 @@ from sidecar.sample_catalog import (  # noqa: E402
 INDEX = "loadtest-products"
 MODIFIERS = ["", "cheap", "for men", "for women", "red", "black", "blue", "large", "gift", "new"]
 REQUEST_TIMEOUT_S = 30.0
-START_TIMEOUT_S = 600.0
 
 Request = tuple[str, str, dict[str, Any]]  # kind, path, JSON body
 FAILURE_NOTES: list[str] = []  # the first client-side failures, for the report
@@ -249,51 +244,6 @@ def overload_figures(result: PhaseResult) -> dict[str, Any]:
 
 
 # --- the stack ------------------------------------------------------------------------
-
-
-@contextmanager
-def sidecar_process(
-    opensearch_url: str, env: dict[str, str], log: Path
-) -> Iterator[tuple[str, int]]:
-    """`python -m sidecar` with MiniLM on a free port; yields (url, pid) once ready."""
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LYCHEE_")}
-    full_env |= {
-        "LYCHEE_HOST": "127.0.0.1",
-        "LYCHEE_PORT": str(port),
-        "LYCHEE_OPENSEARCH_URL": opensearch_url,
-        "LYCHEE_ENGINE__MODEL": "minilm",
-        "LYCHEE_LOG_LEVEL": "WARNING",
-    } | env
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar"], cwd=ROOT, env=full_env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the sidecar exited with {proc.returncode} during start-up")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the sidecar at {url} was not ready within {START_TIMEOUT_S:.0f}s")
 
 
 # --- main -----------------------------------------------------------------------------
