@@ -29,6 +29,7 @@ from lychee_engine.device import (
 from lychee_engine.errors import EngineError, InsufficientMemory, UnsupportedInput
 from lychee_engine.images import ImagePreprocessor, ProcessedImage
 from lychee_engine.model_registry import REGISTRY, ModelKey
+from lychee_engine.oom import with_oom_backoff
 from lychee_engine.options import EngineOptions
 from lychee_engine.types import Document, Query
 
@@ -266,26 +267,14 @@ class LycheeBackend:
     def _score_with_backoff(
         self, items: list[PairInputs], features: dict[str, torch.Tensor]
     ) -> list[float]:
-        try:
-            return self._forward(items, features)
-        except torch.cuda.OutOfMemoryError as exc:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if len(items) == 1:
-                raise InsufficientMemory(
-                    f"out of memory scoring a single pair of {len(items[0].input_ids)} tokens "
-                    f"on {self._device}; lower max_doc_tokens/max_pixels or use a larger GPU"
-                ) from exc
-            half = len(items) // 2
-            log.warning(
-                "OOM on a batch of %d pairs; retrying as %d + %d",
-                len(items),
-                half,
-                len(items) - half,
-            )
-            return self._score_with_backoff(items[:half], features) + self._score_with_backoff(
-                items[half:], features
-            )
+        return with_oom_backoff(
+            lambda batch: self._forward(batch, features),
+            items,
+            lambda item: (
+                f"out of memory scoring a single pair of {len(item.input_ids)} tokens "
+                f"on {self._device}; lower max_doc_tokens/max_pixels or use a larger GPU"
+            ),
+        )
 
     def _encode_images(
         self, items: list[PairInputs], features: dict[str, torch.Tensor]

@@ -19,6 +19,7 @@ from lychee_engine.fast.buckets import bucket_batches
 from lychee_engine.fast.prefix import PrefixKV, batched_cache, run_prefix
 from lychee_engine.fast.rows import Row, last_hidden, packed_batch, padded_batch, yes_probability
 from lychee_engine.lychee_backend import ForwardHook
+from lychee_engine.oom import with_oom_backoff
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +112,6 @@ class TextRunner:
 
 def _with_backoff(forward: Callable[[list[Row]], list[float]], rows: list[Row]) -> list[float]:
     """Run `forward`, halving the batch on CUDA out-of-memory down to single rows."""
-    try:
-        return forward(rows)
-    except torch.cuda.OutOfMemoryError as exc:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        if len(rows) == 1:
-            raise InsufficientMemory(
-                f"out of memory scoring one pair of {len(rows[0].ids)} tokens"
-            ) from exc
-        half = len(rows) // 2
-        log.warning("OOM on a batch of %d pairs; retrying as two halves", len(rows))
-        return _with_backoff(forward, rows[:half]) + _with_backoff(forward, rows[half:])
+    return with_oom_backoff(
+        forward, rows, lambda row: f"out of memory scoring one pair of {len(row.ids)} tokens"
+    )
