@@ -6,7 +6,8 @@ when OpenSearch cannot be reached the body is synthesised in the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from opensearchpy import AsyncOpenSearch
@@ -34,6 +35,16 @@ class SearchBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+_GENERATION_FILTER = ",".join(
+    [
+        "indices.*.uuid",
+        "_all.total.refresh.external_total",
+        "_all.total.indexing.index_total",
+        "_all.total.indexing.delete_total",
+    ]
+)
 
 
 def error_body(status: int, error_type: str, reason: str) -> dict[str, Any]:
@@ -69,26 +80,53 @@ class OpenSearchSearch:
         # opensearch-py would otherwise take a search's own `timeout` param as its client
         # timeout; an explicit request_timeout leaves `timeout` for OpenSearch.
         query["request_timeout"] = self._timeout
-        try:
+        with _upstream_errors(self._timeout):
             response: dict[str, Any] = await self._client.search(
                 index=index or None,
                 body=body,
                 params=query,
                 headers=dict(headers) if headers else None,
             )
-        except ConnectionTimeout as exc:
-            reason = f"OpenSearch did not answer within {self._timeout}s"
-            raise UpstreamError(504, error_body(504, "upstream_timeout", reason)) from exc
-        except OpenSearchConnectionError as exc:
-            reason = "cannot connect to OpenSearch"
-            raise UpstreamError(503, error_body(503, "upstream_unavailable", reason)) from exc
-        except TransportError as exc:
-            raise _upstream_error(exc) from exc
         return response
+
+    async def generation(self, index: str | None) -> str:
+        """A token that changes whenever what a search of `index` can see may have changed.
+
+        Searches see the index as of its last refresh, so the token is the count of refreshes
+        visible to searches, plus write counts and the concrete indices' UUIDs (a deleted and
+        recreated index starts its counters again). Any failure raises UpstreamError.
+        """
+        with _upstream_errors(self._timeout):
+            stats = await self._client.indices.stats(
+                index=index or None,
+                metric="refresh,indexing",
+                params={"filter_path": _GENERATION_FILTER, "request_timeout": self._timeout},
+            )
+        total = (stats.get("_all") or {}).get("total") or {}
+        uuids = sorted(str(v.get("uuid")) for v in (stats.get("indices") or {}).values())
+        refresh = (total.get("refresh") or {}).get("external_total")
+        indexing = total.get("indexing") or {}
+        parts = [*uuids, refresh, indexing.get("index_total"), indexing.get("delete_total")]
+        return "/".join(str(p) for p in parts)
 
     async def close(self) -> None:
         """Close the pooled connections."""
         await self._client.close()
+
+
+@contextmanager
+def _upstream_errors(timeout: float) -> Iterator[None]:
+    """opensearch-py's exceptions as UpstreamError in OpenSearch's error shape."""
+    try:
+        yield
+    except ConnectionTimeout as exc:
+        reason = f"OpenSearch did not answer within {timeout}s"
+        raise UpstreamError(504, error_body(504, "upstream_timeout", reason)) from exc
+    except OpenSearchConnectionError as exc:
+        reason = "cannot connect to OpenSearch"
+        raise UpstreamError(503, error_body(503, "upstream_unavailable", reason)) from exc
+    except TransportError as exc:
+        raise _upstream_error(exc) from exc
 
 
 def _upstream_error(exc: TransportError) -> UpstreamError:

@@ -16,7 +16,7 @@ from connectors.score_cache import ScoreCache
 from connectors.search import SearchBackend
 from lychee_engine.types import Scorer
 from sidecar import proxy
-from sidecar.api import catalog_images, cohere, health, rerank, score
+from sidecar.api import catalog_images, cohere, health, msearch, rerank, score, search_all
 from sidecar.api import search as search_route
 from sidecar.api.errors import install_error_handlers
 from sidecar.api.models import build_models
@@ -69,5 +69,7 @@ def create_app(
     app.include_router(score.score_router(models.score))
     app.include_router(search_route.router)
     app.include_router(catalog_images.router)
+    app.include_router(search_all.router)
+    app.include_router(msearch.router)
     app.include_router(proxy.router)  # last: everything else goes to OpenSearch
     return app

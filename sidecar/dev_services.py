@@ -21,9 +21,11 @@ SIDECAR_START_TIMEOUT_S = 600.0
 
 
 @contextmanager
-def opensearch_node(url: str | None, start_timeout_s: float = 900) -> Iterator[str]:
+def opensearch_node(
+    url: str | None, start_timeout_s: float = 900, java_opts: str | None = None
+) -> Iterator[str]:
     """The given URL, or a fresh node (temporary data) started and stopped by
-    scripts/opensearch.sh."""
+    scripts/opensearch.sh; `java_opts` are appended to the node's JVM flags."""
     if url:
         yield url.rstrip("/")
         return
@@ -31,7 +33,8 @@ def opensearch_node(url: str | None, start_timeout_s: float = 900) -> Iterator[s
     script = str(ROOT / "scripts" / "opensearch.sh")
     with tempfile.TemporaryDirectory(prefix="opensearch-") as data:
         cmd = [script, "start", "--port", port, "--data", data]
-        subprocess.run(cmd, check=True, timeout=start_timeout_s)
+        env = os.environ | ({"OPENSEARCH_JAVA_OPTS": java_opts} if java_opts else {})
+        subprocess.run(cmd, check=True, timeout=start_timeout_s, env=env)
         try:
             yield f"http://127.0.0.1:{port}"
         finally:

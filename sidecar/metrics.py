@@ -59,6 +59,12 @@ class Metrics:
             buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=self.registry,
         )
+        self.result_cache = Counter(
+            "lychee_result_cache",
+            "Search requests by result-cache outcome (hit, miss, bypass)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.image_errors = Counter(
             "lychee_image_errors", "Images that could not be fetched", registry=self.registry
         )

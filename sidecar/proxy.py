@@ -67,6 +67,7 @@ async def proxy(request: Request, services: ServicesDep) -> Response:
         return error_response(
             request.url.path, 502, "upstream_unavailable", "OpenSearch is unreachable"
         )
+    remember_product_headers(services.product_headers, upstream.headers)
     response = StreamingResponse(
         _stream(upstream),
         status_code=upstream.status_code,
@@ -78,6 +79,16 @@ async def proxy(request: Request, services: ServicesDep) -> Response:
         if name.decode("latin-1").lower() not in HOP_BY_HOP
     ]
     return response
+
+
+PRODUCT_HEADERS = ("x-elastic-product",)
+
+
+def remember_product_headers(known: dict[str, str], headers: httpx.Headers) -> None:
+    for name in PRODUCT_HEADERS:
+        value = headers.get(name)
+        if value is not None and known.get(name) != value:
+            known[name] = value
 
 
 def _target(request: Request) -> str:

@@ -19,6 +19,7 @@ from connectors.errors import ImageFetchError
 from connectors.search import SearchBackend
 from lychee_engine.types import Query
 from sidecar.errors import InvalidRequest
+from sidecar.filter_path import compile_filter_path
 from sidecar.image_input import ImageResolver, is_url
 from sidecar.metrics import Metrics, StageTimer
 from sidecar.normalize import normalize_query
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 class SearchResult:
     response: dict[str, Any]
     status: str  # ok | degraded | skipped
+    cacheable: bool = False  # the same request may get this response again (result cache)
 
 
 class SearchPipeline:
@@ -81,6 +83,8 @@ class SearchPipeline:
         with timer.stage("normalize"):
             query_text = self._normalize(request.query_text)
         source_filter = source_filter_of(request.body, request.params)  # applied to the page
+        spec = request.params.get("filter_path")
+        path_filter = compile_filter_path(spec) if spec else None  # a bad spec fails early
         with timer.stage("retrieve"):
             upstream = await self._search.search(
                 index, _window_body(request, window), _window_params(request), headers
@@ -106,8 +110,14 @@ class SearchPipeline:
             if not source_filter.is_noop:
                 page = response["hits"]["hits"]
                 response["hits"]["hits"] = [source_filter.apply(hit) for hit in page]
+            if path_filter is not None:  # last, as OpenSearch does
+                response = path_filter.apply(response)
         self._metrics.child(self._metrics.rerank_outcomes, report.status, report.reason or "").inc()
-        return SearchResult(response, report.status)
+        # Degraded, explained or image-failed answers describe this one request only (the
+        # score cache keeps no text-only fallback scores either).
+        cacheable = report.status == "ok" and not request.options.explain
+        cacheable = cacheable and not query_image_error and not any(scores.image_errors)
+        return SearchResult(response, report.status, cacheable)
 
     def _window(self, request: SearchRequest, config: IndexConfig) -> int:
         limit = self._settings.limits.max_window
@@ -227,7 +237,7 @@ def _window_body(request: SearchRequest, window: int) -> dict[str, Any]:
 
 
 def _window_params(request: SearchRequest) -> dict[str, str]:
-    # filter_path could strip the fields the reranker reads; it is not applied (known gap).
+    # filter_path could strip the fields the reranker reads: applied to the final response.
     dropped = ("from", "size", "filter_path", *SOURCE_PARAMS)
     return {k: v for k, v in request.params.items() if k not in dropped}
 

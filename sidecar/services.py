@@ -26,6 +26,7 @@ from sidecar.breaker import BreakerState, CircuitBreaker
 from sidecar.image_input import ImageResolver
 from sidecar.limiter import InflightLimiter
 from sidecar.metrics import Metrics
+from sidecar.result_cache import IndexGenerations, ResultCache, ResultLookup
 from sidecar.rules import RulesStore
 from sidecar.search_pipeline import SearchPipeline
 from sidecar.settings import Settings
@@ -57,6 +58,11 @@ class Services:
     breaker: CircuitBreaker
     pipeline: SearchPipeline
     limiter: InflightLimiter
+    results: ResultLookup | None = None
+    # Headers OpenSearch/Elasticsearch stamp on every answer and clients check (elasticsearch-py
+    # 8 refuses responses without X-Elastic-Product): learned from upstream answers, copied
+    # onto the responses the sidecar builds itself.
+    product_headers: dict[str, str] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -120,10 +126,33 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         settings, search, window_scorer, _hydrators(settings, doc_images), images, rules, metrics
     )
     limiter = InflightLimiter(settings.limits.max_inflight)
+    results = _result_lookup(settings, search, scorer, rules, metrics)
     return Services(
         settings, metrics, scorer, cache, search, upstream, images, rules, breaker, pipeline,
-        limiter, closers,
+        limiter, results, _closers=closers,
     )  # fmt: skip
+
+
+def _result_lookup(
+    settings: Settings, search: SearchBackend, scorer: Scorer, rules: RulesStore, metrics: Metrics
+) -> ResultLookup | None:
+    """The whole-response cache, when enabled and the search backend can tell index
+    generations (test fakes usually cannot: then every request runs the pipeline)."""
+    config = settings.result_cache
+    generation = getattr(search, "generation", None)
+    if not config.enabled or config.max_bytes == 0 or generation is None:
+        return None
+    model = f"{scorer.model_id}@{scorer.revision}"
+
+    def context() -> str:
+        rules.current()  # let a changed rules file reload before its version is read
+        return f"{model}/rules={rules.version}"
+
+    def count(outcome: str) -> None:
+        metrics.child(metrics.result_cache, outcome).inc()
+
+    generations = IndexGenerations(generation, config.poll_s)
+    return ResultLookup(generations, ResultCache(config.max_bytes, config.ttl_s), context, count)
 
 
 def _own(closers: list[Callable[[], Awaitable[Any]]], part: Any) -> Any:

@@ -58,6 +58,15 @@ class CacheSettings(BaseModel):
     lru_size: int = 100_000
 
 
+class ResultCacheSettings(BaseModel):
+    """Whole reranked responses for repeated requests (sidecar/result_cache.py)."""
+
+    enabled: bool = True
+    poll_s: float = Field(default=1.0, gt=0)  # index-generation re-read: the staleness bound
+    ttl_s: float = Field(default=300.0, gt=0)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+
+
 class ImageFetchSettings(BaseModel):
     allowed_schemes: list[str] = Field(default_factory=lambda: ["https", "http"])
     allowed_hosts: list[str] = Field(default_factory=list)  # empty: any public host
@@ -99,6 +108,7 @@ class Settings(BaseSettings):
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    result_cache: ResultCacheSettings = Field(default_factory=ResultCacheSettings)
     images: ImageFetchSettings = Field(default_factory=ImageFetchSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 

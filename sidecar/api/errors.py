@@ -36,12 +36,15 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def opensearch_error_body(status: int, error_type: str, reason: str) -> dict[str, Any]:
+    cause = {"type": error_type, "reason": reason}
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
 def error_response(path: str, status: int, error_type: str, reason: str) -> Response:
     if is_own_route(path):
         return json_response({"error": {"type": error_type, "reason": reason}}, status)
-    cause = {"type": error_type, "reason": reason}
-    body = {"error": {"root_cause": [cause], **cause}, "status": status}
-    return json_response(body, status)
+    return json_response(opensearch_error_body(status, error_type, reason), status)
 
 
 async def _sidecar_error(request: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from sidecar.api.deps import ServicesDep
 from sidecar.api.errors import json_response
 from sidecar.metrics import CONTENT_TYPE
+from sidecar.proxy import remember_product_headers
 
 READY_TIMEOUT_S = 2.0
 router = APIRouter(tags=["operations"])
@@ -28,7 +29,7 @@ async def readyz(request: Request) -> Response:
     checks = {"model": "not_loaded", "opensearch": "unknown"}
     if services is not None:
         checks["model"] = f"ok ({services.scorer.model_id})"
-        checks["opensearch"] = await _opensearch_check(services.upstream)
+        checks["opensearch"] = await _opensearch_check(services.upstream, services.product_headers)
     ready = checks["model"].startswith("ok") and checks["opensearch"] == "ok"
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return json_response(body, 200 if ready else 503)
@@ -40,12 +41,13 @@ async def metrics(services: ServicesDep) -> Response:
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
 
-async def _opensearch_check(client: httpx.AsyncClient) -> str:
+async def _opensearch_check(client: httpx.AsyncClient, product: dict[str, str]) -> str:
     try:
         response = await client.get("/", timeout=READY_TIMEOUT_S)
     except httpx.TimeoutException:
         return "timeout"
     except httpx.HTTPError:
         return "unreachable"
+    remember_product_headers(product, response.headers)
     # 401/403: reachable, and our own probe simply lacks credentials.
     return "ok" if response.status_code < 500 else f"status {response.status_code}"

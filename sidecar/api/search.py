@@ -2,66 +2,52 @@
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from typing import Any
-
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sidecar.api.deps import ServicesDep
-from sidecar.api.errors import json_response
-from sidecar.errors import InvalidRequest, PayloadTooLarge
+from sidecar.api.search_common import (
+    forwarded_headers,
+    limited_search,
+    parse_json_object,
+    read_body,
+)
 
 router = APIRouter(tags=["search"])
 STATUS_HEADER = "X-Rerank-Status"
-FORWARDED_HEADERS = frozenset({"authorization", "x-opaque-id"})
+RESULT_CACHE_HEADER = "X-Rerank-Result-Cache"  # hit | miss | bypass (sidecar/result_cache.py)
 
 
 async def search(index: str, request: Request, services: ServicesDep) -> Response:
     """OpenSearch's search API; the top window is reranked (options in `ext.rerank`)."""
-    body = await _read_json(request, services.settings.limits.max_body_bytes)
+    raw = await read_body(request, services.settings.limits.max_body_bytes)
     params = dict(request.query_params)
-    # The caller's own credentials reach OpenSearch as they would without the sidecar.
-    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
-    # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
-    with services.limiter.slot() as acquired:
-        result = await services.pipeline.run(
-            index, body, params, allow_rerank=acquired, headers=headers
-        )
-    return json_response(result.response, headers={STATUS_HEADER: result.status})
+    headers = forwarded_headers(request)
+    results = services.results
+    key = None
+    if results is not None:
+        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+        key = await results.key_for(index, raw, params, auth)
+        cached = results.get(key) if key is not None else None
+        if cached is not None:
+            return _json_bytes(cached, "ok", "hit", services.product_headers)
+    body = parse_json_object(raw)
+    result = await limited_search(services, index, body, params, headers)
+    content = orjson.dumps(result.response)
+    if key is not None and results is not None and result.cacheable:
+        results.put(key, content)
+    cache_outcome = "miss" if key is not None else "bypass"
+    return _json_bytes(content, result.status, cache_outcome, services.product_headers)
+
+
+def _json_bytes(
+    content: bytes, status: str, result_cache: str, product: dict[str, str]
+) -> Response:
+    headers = {**product, STATUS_HEADER: status, RESULT_CACHE_HEADER: result_cache}
+    return Response(content, media_type="application/json", headers=headers)
 
 
 # Two registrations so each method gets its own OpenAPI operation id.
 router.add_api_route("/{index}/_search", search, methods=["POST"], operation_id="search")
 router.add_api_route("/{index}/_search", search, methods=["GET"], operation_id="search_get")
-
-
-async def _read_json(request: Request, limit: int) -> dict[str, Any] | None:
-    raw = await request.body()
-    encoding = request.headers.get("content-encoding", "").lower()
-    if encoding in ("gzip", "deflate") and raw:
-        raw = _decompress(raw, encoding, limit)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-    if not raw.strip():
-        return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc.msg}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return body
-
-
-def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:
-    decoder = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
-    try:
-        out = decoder.decompress(raw, limit + 1)  # bounded: no zip bombs
-    except (zlib.error, gzip.BadGzipFile):
-        raise InvalidRequest(f"the request body is not valid {encoding}") from None
-    if len(out) > limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-    return out

@@ -89,6 +89,7 @@ class RulesStore:
         self._next_check = 0.0
         self.last_error: str | None = None
         self.loaded_at: float | None = None
+        self.version = 0  # bumped on every successful (re)load: part of result-cache keys
         if self._path is not None:
             self._load(force=True)
 
@@ -140,6 +141,7 @@ class RulesStore:
             return
         self._rules, self._stat, self._digest = rules, signature, digest
         self.last_error, self.loaded_at = None, time.time()
+        self.version += 1
         if not force:
             log.info("reloaded rules from %s", self._path)
 

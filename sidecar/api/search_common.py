@@ -1,0 +1,73 @@
+"""What the search routes (`_search`, `_msearch`) share: the body, the caller's headers, and
+the in-flight slot around one pipeline run."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from sidecar.errors import InvalidRequest, PayloadTooLarge
+from sidecar.search_pipeline import SearchResult
+from sidecar.services import Services
+
+FORWARDED_HEADERS = frozenset({"authorization", "x-opaque-id"})
+
+
+def forwarded_headers(request: Request) -> dict[str, str]:
+    """The caller's own credentials reach OpenSearch as they would without the sidecar."""
+    return {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, inflated when gzip/deflate-encoded; PayloadTooLarge past `limit` bytes."""
+    raw = await request.body()
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate") and raw:
+        raw = _decompress(raw, encoding, limit)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    return raw
+
+
+def parse_json_object(raw: bytes, what: str = "the request body") -> dict[str, Any] | None:
+    """`raw` as a JSON object, None when blank; InvalidRequest naming `what` otherwise."""
+    if not raw.strip():
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"{what} must be a JSON object")
+    return body
+
+
+async def limited_search(
+    services: Services,
+    index: str,
+    body: dict[str, Any] | None,
+    params: dict[str, str],
+    headers: Mapping[str, str],
+) -> SearchResult:
+    """One pipeline run holding an in-flight slot when one is free."""
+    # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
+    with services.limiter.slot() as acquired:
+        return await services.pipeline.run(
+            index, body, params, allow_rerank=acquired, headers=headers
+        )
+
+
+def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:
+    decoder = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        out = decoder.decompress(raw, limit + 1)  # bounded: no zip bombs
+    except (zlib.error, gzip.BadGzipFile):
+        raise InvalidRequest(f"the request body is not valid {encoding}") from None
+    if len(out) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    return out
