@@ -273,6 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--overload-seconds", type=float, default=20.0)
     add("--overload-queue", type=int, default=32, help="LYCHEE_ENGINE__QUEUE_SIZE (pairs)")
     add("--skip-overload", action="store_true")
+    add("--result-cache", action="store_true", help="serve repeated searches from the result cache")
     add("--json", dest="json_out", help="write the figures here as JSON")
     return parser
 
@@ -362,6 +363,9 @@ def sidecar_env(args: argparse.Namespace) -> dict[str, str]:
     return {
         "LYCHEE_DEFAULT_INDEX__WINDOW": str(args.window),
         "LYCHEE_MODEL_DEADLINE_MS": str(args.deadline_ms),
+        # Off by default: repeated searches would all be result-cache hits, and the path that
+        # must hold under load is the full one (OpenSearch window, score cache, rules).
+        "LYCHEE_RESULT_CACHE__ENABLED": str(args.result_cache).lower(),
     }
 
 

@@ -16,12 +16,13 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from connectors.hashing import sha256_hex
 
@@ -29,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "lychee:v1"
 _LOG_EVERY_S = 30.0
+# Cluster topology discovery (CLUSTER SLOTS, then COMMAND, whose reply redis-py parses in
+# ~90 ms of pure Python) takes longer than one request's deadline: bounded on its own, or
+# every try would be cancelled midway and the cache would never come up.
+_DISCOVERY_DEADLINE_S = 1.0
+# RedisClusterException (no reachable node, keys across slots) is not a RedisError.
+_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 def cache_key(
@@ -156,6 +163,24 @@ def _parse(raw: bytes | str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _redis_client(
+    url: str, *, cluster: bool, timeout_s: float, max_connections: int
+) -> Redis | RedisCluster:
+    """A client that neither waits long nor retries: a retry would double the latency we
+    just paid. `max_connections` bounds the pool (per node on a cluster)."""
+    options: dict[str, Any] = dict(
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        max_connections=max_connections,
+    )
+    if cluster:
+        # The keys of one call share a hash slot, so MGET and the SET pipeline each go to
+        # the one node owning it: still one round trip per call.
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, **options)
+
+
 class RedisScoreCache:
     """Redis-backed cache that fails open.
 
@@ -163,6 +188,9 @@ class RedisScoreCache:
     After a failure Redis is skipped for `retry_after_s`, so a dead Redis costs nothing
     per request; afterwards the next call reconnects on its own. Failures are counted in
     `stats.errors` and logged at most once per 30 s.
+
+    `cluster=True` talks to a Redis Cluster through the URL's node; the keys of one call
+    must then share a hash slot (those of one request do, see `query_key_prefix`).
     """
 
     def __init__(
@@ -174,6 +202,7 @@ class RedisScoreCache:
         *,
         retry_after_s: float = 1.0,
         max_connections: int = 64,
+        cluster: bool = False,
     ) -> None:
         if ttl_s < 1 or not 0 <= ttl_jitter < 1 or timeout_s <= 0:
             raise ValueError("need ttl_s >= 1, 0 <= ttl_jitter < 1 and timeout_s > 0")
@@ -184,12 +213,8 @@ class RedisScoreCache:
         self._retry_after_s = retry_after_s
         self._skip_until = 0.0
         self._last_log = -math.inf
-        self._client = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # a retry would double the latency we just paid
-            max_connections=max_connections,
+        self._client = _redis_client(
+            url, cluster=cluster, timeout_s=timeout_s, max_connections=max_connections
         )
 
     async def get_many(self, keys: list[str]) -> list[float | None]:
@@ -198,9 +223,10 @@ class RedisScoreCache:
         if self._skipping():
             return self.stats.count([None] * len(keys))
         try:
+            await self._discover()
             async with asyncio.timeout(self._deadline):
                 raw = await self._client.mget(keys)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _FAILURES as exc:
             self._failed("MGET", exc)
             return self.stats.count([None] * len(keys))
         return self.stats.count([_parse(value) for value in raw])
@@ -212,13 +238,21 @@ class RedisScoreCache:
         for key, score in scores.items():
             pipe.set(key, repr(float(score)), ex=self._ttl())
         try:
+            await self._discover()
             async with asyncio.timeout(self._deadline):
                 await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _FAILURES as exc:
             self._failed("SET", exc)
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def _discover(self) -> None:
+        """Learn the cluster's slot map if not known (first call, or after a failure made
+        the client forget it); a no-op otherwise and for a plain Redis."""
+        if isinstance(self._client, RedisCluster):
+            async with asyncio.timeout(_DISCOVERY_DEADLINE_S):
+                await self._client.initialize()
 
     def _ttl(self) -> int:
         spread = self._ttl_s * self._jitter

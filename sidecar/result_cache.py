@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import orjson
 from cachetools import TTLCache
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,17 @@ def request_key(
 ) -> bytes:
     """Everything that decides the response: the request as sent, who sent it, the index
     generation, and `context` (model identity and rules version)."""
-    digest = hashlib.blake2b(digest_size=20)
-    for part in (index, generation, context):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    for name, value in sorted(params.items()):
-        digest.update(f"{name}={value}\0".encode())
-    for name, value in sorted((k.lower(), v) for k, v in headers.items()):
-        digest.update(f"{name}:{value}\0".encode())
+    # A JSON array ends unambiguously, so no part can run into the next: with plain
+    # separators a param value holding "\0authorization:..." (%00 in a query string) gave
+    # the key of a request that sent that Authorization header.
+    head = [
+        index,
+        generation,
+        context,
+        sorted(params.items()),
+        sorted((k.lower(), v) for k, v in headers.items()),
+    ]
+    digest = hashlib.blake2b(orjson.dumps(head), digest_size=20)
     digest.update(raw_body)
     return digest.digest()
 

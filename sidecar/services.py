@@ -180,7 +180,13 @@ async def _load_scorer(settings: Settings) -> Scorer:
 def _build_cache(settings: Settings) -> ScoreCache:
     cache = settings.cache
     if cache.redis_url:
-        return RedisScoreCache(cache.redis_url, cache.ttl_s, cache.ttl_jitter, cache.timeout_s)
+        return RedisScoreCache(
+            cache.redis_url,
+            cache.ttl_s,
+            cache.ttl_jitter,
+            cache.timeout_s,
+            cluster=cache.redis_cluster,
+        )
     return LruScoreCache(cache.lru_size, cache.ttl_s)
 
 

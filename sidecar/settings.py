@@ -52,6 +52,7 @@ class EngineSettings(BaseModel):
 
 class CacheSettings(BaseModel):
     redis_url: str | None = None  # None -> in-process LRU
+    redis_cluster: bool = False  # redis_url names one node of a Redis Cluster
     ttl_s: int = 7 * 24 * 3600
     ttl_jitter: float = 0.1
     timeout_s: float = 0.05

@@ -1,7 +1,8 @@
 """Real OpenSearch and Redis processes for integration tests.
 
 Each server is started through the `run` command of its script in `scripts/`, which execs
-the server in the foreground, so the PID we hold is the server's own. Two guards stop
+the server in the foreground, so the PID we hold is the server's own (a cluster-mode Redis
+runs redis-server itself: `redis.sh run` takes no extra server options). Two guards stop
 servers orphaned by a crashed test process: the kernel sends SIGTERM when the parent dies
 (PR_SET_PDEATHSIG), and the OpenSearch launcher also exits when its stdin closes.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,11 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 OPENSEARCH_BUILD_TIMEOUT_S = 900.0
 OPENSEARCH_START_TIMEOUT_S = 180.0
 REDIS_START_TIMEOUT_S = 20.0
+REDIS_CLUSTER_SLOTS = 16384
 STOP_TIMEOUT_S = 30.0
 
 
@@ -158,6 +164,31 @@ def _redis_pong(port: int) -> bool:
         return False
 
 
+def _redis_cluster_argv(port: int, log_dir: Path) -> list[str]:
+    # The options of `redis.sh run` (scripts/redis.sh server_args), plus cluster mode.
+    return [
+        "redis-server",
+        *("--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"),
+        *("--dir", str(log_dir), "--protected-mode", "yes", "--cluster-enabled", "yes"),
+        *("--cluster-config-file", str(log_dir / f"nodes-{port}.conf")),
+    ]
+
+
+def _redis_cluster_ok(port: int) -> bool:
+    """Whether the node serves every slot; on a fresh node, first assigns them all to it.
+
+    A restarted node reads its slots back from its cluster-config-file.
+    """
+    try:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1) as client:
+            info = client.cluster("INFO")
+            if info.get("cluster_slots_assigned") == "0":
+                client.execute_command("CLUSTER ADDSLOTSRANGE", 0, REDIS_CLUSTER_SLOTS - 1)
+            return bool(info.get("cluster_state") == "ok")
+    except (redis.RedisError, OSError):
+        return False
+
+
 class OpenSearchServer(ServiceProcess):
     """A single-node OpenSearch on a fixed port; restarts keep the port and the data."""
 
@@ -207,18 +238,35 @@ class OpenSearchServer(ServiceProcess):
 
 
 class RedisServer(ServiceProcess):
-    """A Redis without persistence on a fixed port; restarts keep the port (not the data)."""
+    """A Redis without persistence on a fixed port; restarts keep the port (not the data).
 
-    def __init__(self, port: int, log_dir: Path) -> None:
+    `cluster=True`: a single-node Redis Cluster owning all 16384 slots, ready once
+    `cluster_state:ok`; its cluster-config-file lives in `log_dir`, so a restart keeps the
+    node id and the slots.
+    """
+
+    def __init__(self, port: int, log_dir: Path, *, cluster: bool = False) -> None:
         self.port = port
-        argv = [str(SCRIPTS / "redis.sh"), "run", "--port", str(port), "--dir", str(log_dir)]
+        self.cluster = cluster
+        if cluster:
+            argv = _redis_cluster_argv(port, log_dir)
+            ready = functools.partial(_redis_cluster_ok, port)
+        else:
+            argv = [str(SCRIPTS / "redis.sh"), "run", "--port", str(port), "--dir", str(log_dir)]
+            ready = functools.partial(_redis_pong, port)
         super().__init__(
-            f"redis:{port}",
+            f"redis-cluster:{port}" if cluster else f"redis:{port}",
             argv,
             log_dir / f"redis-{port}.log",
-            lambda: _redis_pong(port),
+            ready,
             REDIS_START_TIMEOUT_S,
         )
+
+    def start(self) -> None:
+        """Install redis-server if missing (plain mode: `redis.sh run` does), then start."""
+        if self.cluster and shutil.which("redis-server") is None:
+            subprocess.run([str(SCRIPTS / "redis.sh"), "install"], cwd=ROOT, check=True)
+        super().start()
 
     @property
     def url(self) -> str:

@@ -12,7 +12,9 @@ from sidecar.errors import TooManyRequests, Unauthorized
 from sidecar.services import Services
 
 
-def get_services(request: Request) -> Services:
+# async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+# hop per request that cost more than the whole warm search path's own work.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -20,7 +22,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(
+async def require_api_key(
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
