@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -125,6 +126,20 @@ def request_key(
     return digest.digest()
 
 
+# Like OpenSearch's own request cache: date math on `now` and unseeded random scores give a
+# different answer with the same index. `"now` must open a JSON string and be followed by
+# date math or its end, so a query for "snow boots" or "now trending" still caches.
+_VOLATILE = re.compile(rb'"now(?:[-+/][^"]*)?"|"random_score"')
+
+
+def is_volatile(raw_body: bytes, params: Mapping[str, str]) -> bool:
+    """True when the same request may answer differently on the same index (or the caller
+    asked for no caching with `request_cache=false`)."""
+    if params.get("request_cache", "").lower() == "false":
+        return True
+    return _VOLATILE.search(raw_body) is not None
+
+
 class ResultLookup:
     """The result cache as the search route uses it: key, get, put; counts outcomes."""
 
@@ -143,7 +158,11 @@ class ResultLookup:
     async def key_for(
         self, index: str, raw_body: bytes, params: Mapping[str, str], auth: Mapping[str, str]
     ) -> bytes | None:
-        """The request's key, or None when the index generation is unknown (bypass)."""
+        """The request's key, or None (bypass) when its answer may change while the index
+        does not, or when the index generation is unknown."""
+        if is_volatile(raw_body, params):
+            self._count("bypass")
+            return None
         generation = await self._generations.current(index)
         if generation is None:
             self._count("bypass")

@@ -12,7 +12,7 @@ from cachetools import TTLCache
 
 from connectors.errors import UpstreamError
 from sidecar import result_cache
-from sidecar.result_cache import IndexGenerations, ResultCache, request_key
+from sidecar.result_cache import IndexGenerations, ResultCache, is_volatile, request_key
 
 DOWN = UpstreamError(503, {"error": {"type": "upstream_unavailable"}, "status": 503})
 
@@ -167,3 +167,21 @@ def test_request_key_differs_with_any_part(change: dict[str, Any]) -> None:
 def test_request_key_ignores_order_and_header_name_case() -> None:
     shuffled = {"params": {"from": "0", "size": "10"}, "headers": {"authorization": "Basic YTpi"}}
     assert request_key(**{**BASE, **shuffled}) == request_key(**BASE)
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "volatile"),
+    [
+        (b'{"query":{"range":{"created":{"gte":"now-1d/d"}}}}', {}, True),
+        (b'{"query":{"range":{"created":{"lte":"now"}}}}', {}, True),
+        (b'{"query":{"function_score":{"random_score":{}}}}', {}, True),
+        (b'{"query":{"match":{"title":"snow boots"}}}', {}, False),
+        (b'{"query":{"match":{"title":"now trending"}}}', {}, False),
+        (b'{"query":{"match":{"title":"jacket"}}}', {"request_cache": "false"}, True),
+        (b'{"query":{"match":{"title":"jacket"}}}', {"request_cache": "true"}, False),
+    ],
+)
+def test_time_dependent_and_random_requests_are_not_cached(
+    body: bytes, params: dict[str, str], volatile: bool
+) -> None:
+    assert is_volatile(body, params) is volatile
