@@ -30,6 +30,7 @@ from sidecar.result_cache import IndexGenerations, ResultCache, ResultLookup
 from sidecar.rules import RulesStore
 from sidecar.search_pipeline import SearchPipeline
 from sidecar.settings import Settings
+from sidecar.upstream_transport import aiohttp_transport
 from sidecar.window_scoring import WindowScorer
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
     upstream = httpx.AsyncClient(
         base_url=settings.opensearch_url,
         timeout=httpx.Timeout(settings.opensearch_timeout_s, connect=5.0),
-        transport=given.upstream_transport,
+        transport=given.upstream_transport or aiohttp_transport(),
         follow_redirects=False,
     )
     closers.append(upstream.aclose)

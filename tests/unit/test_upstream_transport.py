@@ -1,0 +1,79 @@
+"""The proxy's aiohttp-backed httpx transport: exact headers, and errors the proxy can sort
+into 502 (cannot connect) and 504 (timed out)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from sidecar.upstream_transport import aiohttp_transport
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _server(handler: object) -> AsyncIterator[str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)  # type: ignore[arg-type]
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def echo_url() -> AsyncIterator[str]:
+    """Answers every request with its own header block as the body."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(head) + head)
+        await writer.drain()
+        writer.close()
+
+    async for url in _server(handle):
+        yield url
+
+
+@pytest.fixture
+async def silent_url() -> AsyncIterator[str]:
+    """Accepts the connection and never answers."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+        writer.close()
+
+    async for url in _server(handle):
+        yield url
+
+
+async def test_sends_only_the_callers_headers(echo_url: str) -> None:
+    async with httpx.AsyncClient(transport=aiohttp_transport()) as client:
+        request = httpx.Request("GET", f"{echo_url}/_count", headers=[(b"X-Opaque-Id", b"t1")])
+        response = await client.send(request)
+    sent = response.content.decode().lower()
+    assert "x-opaque-id: t1" in sent
+    for added in ("accept-encoding", "user-agent", "accept:", "content-type"):
+        assert added not in sent
+
+
+async def test_refused_connection_is_a_connect_error_not_a_timeout() -> None:
+    async with httpx.AsyncClient(transport=aiohttp_transport()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{_closed_port()}/")
+
+
+async def test_silent_upstream_is_a_timeout(silent_url: str) -> None:
+    async with httpx.AsyncClient(
+        transport=aiohttp_transport(), timeout=httpx.Timeout(0.3, connect=1.0)
+    ) as client:
+        with pytest.raises(httpx.TimeoutException):
+            await client.get(f"{silent_url}/")
