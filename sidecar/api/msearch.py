@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -23,8 +24,8 @@ from connectors.errors import UpstreamError
 from sidecar.api.deps import ServicesDep
 from sidecar.api.errors import json_response, opensearch_error_body
 from sidecar.api.search_common import (
+    answer_search,
     forwarded_headers,
-    limited_search,
     parse_json_object,
     read_body,
 )
@@ -229,7 +230,9 @@ async def _run_one(
 ) -> dict[str, Any]:
     """One search's response item; its failure is its own item, never the whole answer's."""
     try:
-        result = await limited_search(services, item.index, item.body, item.params, headers)
+        # Re-serialised so a repeated item can be answered from the result cache too.
+        raw = orjson.dumps(item.body)
+        answer = await answer_search(services, item.index, raw, item.params, headers)
     except UpstreamError as exc:
         return {**exc.body, "status": exc.status}  # OpenSearch's own error, as it sent it
     except Exception as exc:
@@ -237,4 +240,5 @@ async def _run_one(
         if err.status_code >= 500:
             log.warning("msearch search on %r failed: %s", item.index, err.reason, exc_info=exc)
         return opensearch_error_body(err.status_code, err.error_type, err.reason)
-    return {**result.response, "status": 200}
+    response: dict[str, Any] = orjson.loads(answer.content)
+    return {**response, "status": 200}

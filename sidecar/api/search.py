@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sidecar.api.deps import ServicesDep
-from sidecar.api.search_common import (
-    forwarded_headers,
-    limited_search,
-    parse_json_object,
-    read_body,
-)
+from sidecar.api.search_common import answer_search, forwarded_headers, read_body
 
 router = APIRouter(tags=["search"])
 STATUS_HEADER = "X-Rerank-Status"
@@ -23,22 +17,8 @@ async def search(index: str, request: Request, services: ServicesDep) -> Respons
     """OpenSearch's search API; the top window is reranked (options in `ext.rerank`)."""
     raw = await read_body(request, services.settings.limits.max_body_bytes)
     params = dict(request.query_params)
-    headers = forwarded_headers(request)
-    results = services.results
-    key = None
-    if results is not None:
-        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
-        key = await results.key_for(index, raw, params, auth)
-        cached = results.get(key) if key is not None else None
-        if cached is not None:
-            return _json_bytes(cached, "ok", "hit", services.product_headers)
-    body = parse_json_object(raw)
-    result = await limited_search(services, index, body, params, headers)
-    content = orjson.dumps(result.response)
-    if key is not None and results is not None and result.cacheable:
-        results.put(key, content)
-    cache_outcome = "miss" if key is not None else "bypass"
-    return _json_bytes(content, result.status, cache_outcome, services.product_headers)
+    answer = await answer_search(services, index, raw, params, forwarded_headers(request))
+    return _json_bytes(answer.content, answer.status, answer.result_cache, services.product_headers)
 
 
 def _json_bytes(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -60,6 +61,37 @@ async def limited_search(
         return await services.pipeline.run(
             index, body, params, allow_rerank=acquired, headers=headers
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    content: bytes  # the JSON response body
+    status: str  # X-Rerank-Status: ok | degraded | skipped
+    result_cache: str  # X-Rerank-Result-Cache: hit | miss | bypass
+
+
+async def answer_search(
+    services: Services,
+    index: str,
+    raw: bytes,
+    params: dict[str, str],
+    headers: Mapping[str, str],
+) -> SearchAnswer:
+    """One search from its raw body: from the result cache when it holds the answer, else
+    through the pipeline (and into the cache when the answer may be reused)."""
+    results = services.results
+    key = None
+    if results is not None:
+        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+        key = await results.key_for(index, raw, params, auth)
+        cached = results.get(key) if key is not None else None
+        if cached is not None:
+            return SearchAnswer(cached, "ok", "hit")
+    result = await limited_search(services, index, parse_json_object(raw), params, headers)
+    content = orjson.dumps(result.response)
+    if key is not None and results is not None and result.cacheable:
+        results.put(key, content)
+    return SearchAnswer(content, result.status, "miss" if key is not None else "bypass")
 
 
 def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:

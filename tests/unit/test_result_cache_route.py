@@ -4,6 +4,7 @@ fake OpenSearch that tells index generations and a fake model."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,21 @@ def test_a_rules_edit_is_a_miss(tmp_path: Path) -> None:
         edited = client.post("/products/_search", json=QUERY)
     assert edited.headers[HEADER] == "miss"
     assert [h["_id"] for h in edited.json()["hits"]["hits"]] == ["1", "2", "0"]
+
+
+def test_msearch_items_share_the_result_cache_with_single_searches() -> None:
+    search = VersionedSearch()
+    scorer = WordScorer()
+    ndjson = "".join(json.dumps(line) + "\n" for line in [{"index": "products"}, QUERY])
+    with _client(search, scorer) as client:
+        single = client.post("/products/_search", json=QUERY)
+        assert single.headers[HEADER] == "miss"
+        calls = (search.calls, len(scorer.calls))
+        multi = client.post(
+            "/_msearch", content=ndjson, headers={"Content-Type": "application/x-ndjson"}
+        )
+    assert multi.status_code == 200
+    item = multi.json()["responses"][0]
+    assert item.pop("status") == 200
+    assert item == single.json()  # the cached answer of the identical search
+    assert (search.calls, len(scorer.calls)) == calls  # neither OpenSearch nor the model ran
