@@ -217,3 +217,34 @@ def test_input_is_not_mutated_and_output_is_new(spec: str) -> None:
 def test_compiled_specs_are_cached() -> None:
     assert compile_filter_path("hits.hits._id") is compile_filter_path("hits.hits._id")
     assert BUCKETS[0]["key"] == "acme"  # the fixture itself was left intact by every case
+
+
+@pytest.mark.parametrize(
+    ("glob", "key", "matches"),
+    [
+        ("*", "", True),
+        ("a*", "abc", True),
+        ("*c", "abc", True),
+        ("a*c", "ac", True),
+        ("a*c", "abbc", True),
+        ("a*b*c", "abc", True),
+        ("a*b*c", "acb", False),
+        ("ab*ba", "aba", False),  # prefix and suffix must not overlap
+        ("*a*a*", "aa", True),
+        ("*a*a*", "a", False),
+        ("_s*e", "_score", True),
+        ("_s*e", "_source", True),
+        ("_s*e", "_shards", False),
+    ],
+)
+def test_glob_segments_match_whole_names(glob: str, key: str, matches: bool) -> None:
+    kept = compile_filter_path(glob).apply({key: 1})
+    assert (kept == {key: 1}) is matches
+
+
+def test_a_pathological_glob_is_matched_without_backtracking() -> None:
+    # As a regex of `.*` runs this spec took 12 s on one 30-character key (ReDoS).
+    spec = "hits.hits._source." + "*a" * 25 + "b"
+    response = {"hits": {"hits": [{"_source": {"a" * 30: 1, "a" * 29 + "b": 2}}]}}
+    kept = compile_filter_path(spec).apply(response)
+    assert kept == {"hits": {"hits": [{"_source": {"a" * 29 + "b": 2}}]}}
