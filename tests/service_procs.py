@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import functools
 import json
+import random
 import shutil
 import signal
 import socket
@@ -43,6 +44,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# A cluster node also listens on port + 10000 (its cluster bus), so its port must be below this.
+MAX_CLUSTER_PORT = 55535
+
+
+def free_cluster_port(attempts: int = 200) -> int:
+    """A port for a Redis Cluster node: free, low enough, and its bus port free as well."""
+    for _ in range(attempts):
+        port = random.randint(20000, MAX_CLUSTER_PORT)
+        if all(_is_free(p) for p in (port, port + 10000)):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _die_with_parent() -> None:

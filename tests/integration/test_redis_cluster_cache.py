@@ -12,14 +12,15 @@ import pytest
 from redis.asyncio import Redis
 
 from connectors.score_cache import RedisScoreCache, document_cache_key, query_key_prefix
-from tests.service_procs import RedisServer, free_port
+from tests.service_procs import RedisServer, free_cluster_port
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def _cluster_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis-cluster"), cluster=True)
+    log_dir = tmp_path_factory.mktemp("redis-cluster")
+    server = RedisServer(free_cluster_port(), log_dir, cluster=True)
     server.start()
     yield server
     server.stop()
