@@ -9,6 +9,7 @@ starts beyond W is passed through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -95,9 +96,7 @@ class SearchPipeline:
         if query is None:
             scores = WindowScores.unscored(len(top), "query_image_error")
         else:
-            scores = await self._window_scorer.score(
-                query, top, _key_fields(config), self._hydrator_for(index), timer
-            )
+            scores = await self._score_window(query, top, index, timer)
         with timer.stage("rules"):
             ranked = self._apply_rules(top, scores, query_text, index)
         with timer.stage("shape"):
@@ -118,6 +117,45 @@ class SearchPipeline:
         cacheable = report.status == "ok" and not request.options.explain
         cacheable = cacheable and not query_image_error and not any(scores.image_errors)
         return SearchResult(response, report.status, cacheable)
+
+    async def _score_window(
+        self, query: ScoringQuery, hits: list[dict[str, Any]], index: str, timer: StageTimer
+    ) -> WindowScores:
+        """Score the window, each hit read with its own index's field mapping.
+
+        A search over several indices (`/_search`, `a,b`, `prod*`) can return hits whose
+        indices map fields differently; a hit's `_index` with its own entry in `indices`
+        uses that, any other the config of the searched name (an alias, say). One group,
+        the usual case, is one cache lookup and one model call.
+        """
+        groups: dict[str, list[int]] = {}
+        for i, hit in enumerate(hits):
+            own = hit.get("_index")
+            name = own if isinstance(own, str) and own in self._settings.indices else index
+            groups.setdefault(name, []).append(i)
+        if len(groups) <= 1:
+            return await self._score_group(query, hits, next(iter(groups), index), timer)
+        names = list(groups)
+        parts = await asyncio.gather(
+            *(self._score_group(query, [hits[i] for i in groups[n]], n, timer) for n in names)
+        )
+        n = len(hits)
+        merged = WindowScores([None] * n, [False] * n, [None] * n)
+        for name, part in zip(names, parts, strict=True):
+            for j, i in enumerate(groups[name]):
+                merged.scores[i] = part.scores[j]
+                merged.cached[i] = part.cached[j]
+                merged.image_errors[i] = part.image_errors[j]
+            merged.degraded_reason = merged.degraded_reason or part.degraded_reason
+        return merged
+
+    async def _score_group(
+        self, query: ScoringQuery, hits: list[dict[str, Any]], name: str, timer: StageTimer
+    ) -> WindowScores:
+        config = self._settings.index(name)
+        return await self._window_scorer.score(
+            query, hits, _key_fields(config), self._hydrator_for(name), timer
+        )
 
     def _window(self, request: SearchRequest, config: IndexConfig) -> int:
         limit = self._settings.limits.max_window
