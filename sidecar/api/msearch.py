@@ -230,9 +230,9 @@ async def _run_one(
 ) -> dict[str, Any]:
     """One search's response item; its failure is its own item, never the whole answer's."""
     try:
-        # Re-serialised so a repeated item can be answered from the result cache too.
+        # Compact bytes for the result-cache key (a repeated item hits); already parsed.
         raw = orjson.dumps(item.body)
-        answer = await answer_search(services, item.index, raw, item.params, headers)
+        answer = await answer_search(services, item.index, raw, item.params, headers, item.body)
     except UpstreamError as exc:
         return {**exc.body, "status": exc.status}  # OpenSearch's own error, as it sent it
     except Exception as exc:

@@ -1,5 +1,5 @@
 """What the search routes (`_search`, `_msearch`) share: the body, the caller's headers, and
-the in-flight slot around one pipeline run."""
+one search answered from the result cache or through the pipeline in an in-flight slot."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import orjson
 from fastapi import Request
 
 from sidecar.errors import InvalidRequest, PayloadTooLarge
-from sidecar.search_pipeline import SearchResult
 from sidecar.services import Services
 
 FORWARDED_HEADERS = frozenset({"authorization", "x-opaque-id"})
@@ -48,21 +47,6 @@ def parse_json_object(raw: bytes, what: str = "the request body") -> dict[str, A
     return body
 
 
-async def limited_search(
-    services: Services,
-    index: str,
-    body: dict[str, Any] | None,
-    params: dict[str, str],
-    headers: Mapping[str, str],
-) -> SearchResult:
-    """One pipeline run holding an in-flight slot when one is free."""
-    # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
-    with services.limiter.slot() as acquired:
-        return await services.pipeline.run(
-            index, body, params, allow_rerank=acquired, headers=headers
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
     content: bytes  # the JSON response body
@@ -76,9 +60,11 @@ async def answer_search(
     raw: bytes,
     params: dict[str, str],
     headers: Mapping[str, str],
+    body: dict[str, Any] | None = None,
 ) -> SearchAnswer:
     """One search from its raw body: from the result cache when it holds the answer, else
-    through the pipeline (and into the cache when the answer may be reused)."""
+    through the pipeline (and into the cache when the answer may be reused). `body` is
+    `raw` already parsed, when the caller has it (parsed here otherwise, on a miss only)."""
     results = services.results
     key = None
     if results is not None:
@@ -87,7 +73,13 @@ async def answer_search(
         cached = results.get(key) if key is not None else None
         if cached is not None:
             return SearchAnswer(cached, "ok", "hit")
-    result = await limited_search(services, index, parse_json_object(raw), params, headers)
+    if body is None:
+        body = parse_json_object(raw)
+    # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
+    with services.limiter.slot() as acquired:
+        result = await services.pipeline.run(
+            index, body, params, allow_rerank=acquired, headers=headers
+        )
     content = orjson.dumps(result.response)
     if key is not None and results is not None and result.cacheable:
         results.put(key, content)
