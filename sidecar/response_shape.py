@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RerankStatus = Literal["ok", "degraded", "skipped"]
+RerankStatus = Literal["ok", "partial", "degraded", "skipped"]
 
 
 @dataclass(slots=True)
@@ -38,6 +38,7 @@ class RerankReport:
     cache_hits: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_image_error: str | None = None
+    depth: int | None = None  # partial: how many window hits were scored
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -50,6 +51,8 @@ class RerankReport:
             out["reason"] = self.reason
         if self.query_image_error:
             out["query_image_error"] = self.query_image_error
+        if self.depth is not None:
+            out["depth"] = self.depth
         return out
 
 

@@ -75,6 +75,10 @@ class WindowScores:
     cached: list[bool]
     image_errors: list[str | None]
     degraded_reason: str | None = None
+    # None: the whole window was scored (or none of it: degraded). d: only hits [0, d) are
+    # scored (load shed, `partial`); the pipeline reranks [0, d) and keeps OpenSearch's order
+    # below, exactly as for hits beyond the window. `degraded_reason` then says why it stopped.
+    depth: int | None = None
 
     @property
     def cache_hits(self) -> int:
