@@ -72,17 +72,28 @@ def _flash_attention_blocker(device: torch.device, dtype: torch.dtype) -> str | 
     return None
 
 
-def choose_attention(option: str, device: torch.device, dtype: torch.dtype) -> AttentionChoice:
-    """flash_attention_2 when possible, else sdpa, else eager; never fails for lack of it."""
+def choose_attention(
+    option: str, device: torch.device, dtype: torch.dtype, *, flash_paths: bool = True
+) -> AttentionChoice:
+    """flash_attention_2 when possible, else sdpa, else eager; never fails for lack of it.
+
+    `auto` considers flash-attn only when `flash_paths` (an unverified flash-attn fast path
+    is enabled in `FastOptions`); otherwise it stays on sdpa, the verified path.
+    """
     if option not in _ATTENTIONS:
         raise ValueError(f"unknown attention {option!r}; use one of {_ATTENTIONS}")
+    sdpa = hasattr(torch.nn.functional, "scaled_dot_product_attention")
     if option in ("sdpa", "eager"):
         choice = AttentionChoice(option, "requested")
+    elif option == "auto" and not flash_paths and sdpa:
+        choice = AttentionChoice(
+            "sdpa", "the verified path; flash-attn paths are off until enabled in engine.fast"
+        )
     else:
         blocker = _flash_attention_blocker(device, dtype)
         if blocker is None:
             choice = AttentionChoice("flash_attention_2", "flash-attn available on this GPU")
-        elif hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        elif sdpa:
             choice = AttentionChoice("sdpa", f"flash_attention_2 unavailable: {blocker}")
         else:
             choice = AttentionChoice("eager", f"flash_attention_2 unavailable: {blocker}; no sdpa")

@@ -177,7 +177,10 @@ class LycheeBackend:
             raise EngineError(f"{path} is not a model directory (no config.json)")
         device = resolve_device(options.device)
         dtype = resolve_dtype(options.dtype, device)
-        attention = choose_attention(options.attention, device, dtype).implementation
+        flash_paths = bool(options.fast.unverified_enabled)
+        attention = choose_attention(
+            options.attention, device, dtype, flash_paths=flash_paths
+        ).implementation
         key = ModelKey.of(root, dtype, device, attention)
         loaded = REGISTRY.get_or_load(key, lambda: _load(root, device, dtype, attention))
         revision = checkpoint_revision(root, options)

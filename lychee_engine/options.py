@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from lychee_engine.fast.options import FastOptions
 
 DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query."
 
@@ -23,3 +25,5 @@ class EngineOptions:
     default_instruction: str = DEFAULT_INSTRUCTION
     warmup: bool = True
     request_timeout_s: float = 30.0  # remote backend
+    # Lychee's serving paths; the unverified flash-attn ones are off unless enabled here.
+    fast: FastOptions = field(default_factory=FastOptions)

@@ -19,6 +19,7 @@ from connectors.safe_fetch import FetchConfig, SafeImageFetcher
 from connectors.score_cache import LruScoreCache, RedisScoreCache, ScoreCache
 from connectors.search import OpenSearchSearch, SearchBackend
 from lychee_engine import load_scorer
+from lychee_engine.fast.options import FastOptions
 from lychee_engine.options import EngineOptions
 from lychee_engine.prompt import PROMPT_VERSION
 from lychee_engine.types import Scorer
@@ -171,6 +172,7 @@ async def _load_scorer(settings: Settings) -> Scorer:
         min_pixels=engine.min_pixels,
         max_pixels=engine.max_pixels,
         default_instruction=settings.default_instruction,
+        fast=FastOptions(**engine.fast.model_dump()),
     )
     # Loading weights blocks for seconds: keep it off the event loop.
     scorer = await asyncio.to_thread(load_scorer, engine.model, options)

@@ -39,6 +39,17 @@ class IndexConfig(BaseModel):
     rerank: bool = True
 
 
+class FastPathSettings(BaseModel):
+    """Lychee serving paths that only run with flash-attn and no test or device run has
+    executed yet: each stays off (the engine serves on sdpa) until enabled here, after
+    `benchmarks/bench_gpu.py --full-size` passed on the deployment's GPU."""
+
+    packed: bool = False  # packed padding-free rows (varlen)
+    flash_vision: bool = False  # the stock vision tower on flash-attn
+    flash_prefix: bool = False  # prefix continuation (fewer queries than keys)
+    flash_multi_prefix: bool = False  # rows of different prefixes: 2-D mask unpadding
+
+
 class EngineSettings(BaseModel):
     # "minilm" | "lychee:/models/dir" | "tiny:/dir" | "remote:http://host:8080"
     model: str = "minilm"
@@ -48,6 +59,7 @@ class EngineSettings(BaseModel):
     max_doc_chars: int = 512
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 1280 * 28 * 28
+    fast: FastPathSettings = Field(default_factory=FastPathSettings)
 
 
 class CacheSettings(BaseModel):

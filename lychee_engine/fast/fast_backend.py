@@ -7,7 +7,10 @@ so the same prepared token ids) and scores differently:
 2. pairs sharing a prefix (one request's system + instruction + query) run it once and
    score their documents against its key/value cache (`prefix`);
 3. the rest run in right-padded length-sorted batches, or packed padding-free rows when
-   flash-attn provides varlen kernels (`rows`).
+   enabled (`rows`; meant for flash-attn's varlen kernels).
+
+`paths.FastPaths` decides once which of these run: the flash-attn-only paths are off unless
+enabled in `FastOptions`, and the start-up log line says which are off.
 
 Each path equals the plain path (tests/unit/test_fast_path.py, fp32, 1e-4).
 """
@@ -26,6 +29,7 @@ from lychee_engine import prompt
 from lychee_engine.backend import PreparedPair
 from lychee_engine.fast.forward import FastStats, TextRunner
 from lychee_engine.fast.options import FastOptions
+from lychee_engine.fast.paths import FastPaths
 from lychee_engine.fast.positions import mrope_positions
 from lychee_engine.fast.prefix import PrefixCache, PrefixKV, cap_before_image, shared_prefix_length
 from lychee_engine.fast.rows import Row
@@ -57,13 +61,13 @@ class FastLycheeBackend:
     supports_images = True
 
     def __init__(self, inner: LycheeBackend, options: FastOptions | None = None) -> None:
-        self.options = options or FastOptions()
+        # LycheeBackend has no public options yet (asked for): the resize bounds key the cache.
+        engine: EngineOptions = getattr(inner, "options", None) or inner._options
+        self.options = options or engine.fast
         self.model_id = inner.model_id
         self.revision = inner.revision
         self.max_batch_tokens = inner.max_batch_tokens
         self._inner = inner
-        # LycheeBackend has no public options yet (asked for): the resize bounds key the cache.
-        engine: EngineOptions = getattr(inner, "options", None) or inner._options
         self._pixels = (engine.min_pixels, engine.max_pixels)
         model = inner.model
         self._image_token_id = int(model.config.image_token_id)
@@ -71,20 +75,13 @@ class FastLycheeBackend:
         answers = prompt.answer_token_ids(inner.tokenizer)
         self._text = TextRunner(model, answers, self.options.forward_overhead_tokens)
         device = model.lm_head.weight.device
-        self.vision = VisionEncoder(model.model.visual, device, self.options)
+        self.paths = FastPaths.resolve(self.options, model.config._attn_implementation)
+        self.vision = VisionEncoder(
+            model.model.visual, device, self.options, stock=self.paths.stock_vision
+        )
         self._prefixes = PrefixCache(self.options.prefix_cache_items)
-        attention = model.config._attn_implementation
-        self._packed = self.options.packed == "on" or (
-            self.options.packed == "auto" and attention == "flash_attention_2"
-        )
-        log.info(
-            "fast path: vision cache %s, batched vision %s, prefix reuse %s, packed %s (%s)",
-            self.options.vision_cache,
-            self.options.batched_vision,
-            self.options.prefix_reuse,
-            self._packed,
-            attention,
-        )
+        level = logging.WARNING if self.options.unverified_enabled else logging.INFO
+        log.log(level, "%s", self.paths.describe(self.options))
 
     @classmethod
     def load(
@@ -95,9 +92,14 @@ class FastLycheeBackend:
         *,
         model_id: str | None = None,
     ) -> FastLycheeBackend:
-        """Load the checkpoint through LycheeBackend (shared weights), then warm this path."""
+        """Load the checkpoint through LycheeBackend (shared weights), then warm this path.
+
+        `fast` defaults to `options.fast`. With every unverified flash path off, `auto`
+        attention loads the model on sdpa even where flash-attn is installed.
+        """
+        fast = fast or options.fast
         inner = LycheeBackend.load(
-            path, dataclasses.replace(options, warmup=False), model_id=model_id
+            path, dataclasses.replace(options, warmup=False, fast=fast), model_id=model_id
         )
         backend = cls(inner, fast)
         if options.warmup:
@@ -121,7 +123,7 @@ class FastLycheeBackend:
         digest = hashlib.blake2b(repr((ids[0][:length], query_keys)).encode(), digest_size=16)
         # What a pair costs once its prefix is shared: its own tokens plus a share of the
         # prefix; the micro-batcher fills its token budget with these counts.
-        shared = self.options.prefix_reuse and len(plain) >= self.options.min_prefix_group
+        shared = self.paths.prefix_reuse and len(plain) >= self.options.min_prefix_group
         prefix_share = -(-length // len(plain)) - length if shared else 0
         out = []
         for pair, doc in zip(plain, documents, strict=True):
@@ -155,9 +157,11 @@ class FastLycheeBackend:
                 for key, image in zip(payload.image_keys, payload.inputs.images, strict=True)
             )
             shared, prefixes, unshared = self._split(payloads, images)
-            # Rows of different requests (prefixes) may share a forward: see batched_cache.
-            self._text.score(shared, prefixes, False, self.max_batch_tokens, scores)
-            self._text.score(unshared, [], self._packed, self.max_batch_tokens, scores)
+            # Rows of different requests (prefixes) may share a forward (batched_cache), unless
+            # that is the unverified flash-attn 2-D mask path: then one prefix per forward.
+            for group in self._prefix_groups(shared):
+                self._text.score(group, prefixes, False, self.max_batch_tokens, scores)
+            self._text.score(unshared, [], self.paths.packed, self.max_batch_tokens, scores)
         return scores
 
     @property
@@ -183,6 +187,15 @@ class FastLycheeBackend:
         """Forget the kept prefix key/value caches (benchmarks: every request a new query)."""
         self._prefixes.clear()
 
+    def _prefix_groups(self, shared: list[tuple[int, Row]]) -> list[list[tuple[int, Row]]]:
+        """The shared rows as one group, or one group per prefix without multi-prefix."""
+        if self.paths.multi_prefix or not shared:
+            return [shared]
+        groups: dict[int, list[tuple[int, Row]]] = {}
+        for item in shared:
+            groups.setdefault(item[1].prefix, []).append(item)
+        return list(groups.values())
+
     def _key(self, image: Any) -> VisionKey:
         return VisionKey(content_key(image), self.revision, *self._pixels)
 
@@ -193,7 +206,7 @@ class FastLycheeBackend:
         (pair index, whole row) of the others."""
         groups: dict[str, list[int]] = {}
         for index, payload in enumerate(payloads):
-            key = payload.prefix if self.options.prefix_reuse else str(index)
+            key = payload.prefix if self.paths.prefix_reuse else str(index)
             groups.setdefault(key, []).append(index)
         shared: list[tuple[int, Row]] = []
         prefixes: list[PrefixKV] = []
@@ -218,7 +231,7 @@ class FastLycheeBackend:
 
     def _kept(self, payload: FastPair) -> bool:
         """Whether the pair's prefix ran in an earlier call (a request split by the batcher)."""
-        return self.options.prefix_reuse and self._prefixes.get(payload.prefix) is not None
+        return self.paths.prefix_reuse and self._prefixes.get(payload.prefix) is not None
 
     @staticmethod
     def _images(

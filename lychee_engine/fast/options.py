@@ -1,11 +1,25 @@
-"""Switches and budgets of the fast paths (every exact path is on by default)."""
+"""Switches and budgets of the fast paths.
+
+Every path verified exact against the plain path (fp32 on CPU under sdpa, and at full width:
+tests/unit/test_fast_path.py, tests/unit/test_real_shapes.py) is on by default. The paths
+that only run with flash-attn's kernels have never been executed by a test or a device run,
+so each is off until a deployment enables it after `bench_gpu.py --full-size` passed there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 GIB = 2**30
+
+# The unverified switches, in the order the start-up log names them, with what each runs.
+UNVERIFIED_PATHS = {
+    "packed": "packed padding-free rows (flash-attn varlen; a dense block mask otherwise)",
+    "flash_vision": "the stock vision tower on flash-attn varlen kernels",
+    "flash_prefix": "prefix continuation on flash-attn (fewer queries than keys)",
+    "flash_multi_prefix": "rows continuing prefixes of different lengths on flash-attn "
+    "(2-D mask unpadding)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +37,13 @@ class FastOptions:
     # Fixed cost of one forward in token slots (launches, weight reads), weighed against
     # padding when batches are cut from length-sorted pairs (fast.buckets).
     forward_overhead_tokens: int = 128
-    # "auto": pack pairs into one padding-free row when flash-attn is the attention
-    # (varlen kernels); under sdpa/eager a packed row costs a dense block mask instead.
-    packed: Literal["auto", "on", "off"] = "auto"
+    # Unverified paths (UNVERIFIED_PATHS), off by default. Any of them on lets
+    # `engine.attention: auto` pick flash_attention_2 where flash-attn is usable; with all
+    # of them off the engine serves on sdpa, the verified path.
+    packed: bool = False
+    flash_vision: bool = False
+    flash_prefix: bool = False
+    flash_multi_prefix: bool = False
 
     def __post_init__(self) -> None:
         if self.vision_cache_device_bytes < 0 or self.vision_cache_host_bytes < 0:
@@ -38,5 +56,11 @@ class FastOptions:
             raise ValueError("prefix_cache_items must be >= 0")
         if self.min_prefix_group < 2:
             raise ValueError("min_prefix_group must be >= 2 (a prefix shared by one pair)")
-        if self.packed not in ("auto", "on", "off"):
-            raise ValueError(f"packed must be 'auto', 'on' or 'off', got {self.packed!r}")
+        for name in UNVERIFIED_PATHS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def unverified_enabled(self) -> tuple[str, ...]:
+        """Names of the unverified paths this deployment switched on."""
+        return tuple(name for name in UNVERIFIED_PATHS if getattr(self, name))

@@ -5,7 +5,9 @@ image boundary and runs one attention call per piece: 16 windows per 448 px imag
 window layers is ~22k tiny kernel launches for 50 images. Here the pieces of equal length
 (most windows, and images of equal size) are stacked into one batched attention call per
 length, which is the same arithmetic per piece, so the output equals the stock tower's.
-With flash-attn the stock tower already runs varlen kernels and is used as is.
+It calls sdpa itself, whatever the model's attention setting: with flash-attn the stock
+tower's varlen kernels would be the alternative, an unverified path that runs only when
+`FastOptions.flash_vision` is on (`paths.FastPaths`, `vision_encoder`).
 """
 
 from __future__ import annotations
@@ -88,9 +90,6 @@ def encode_images(visual: Any, pixel_values: torch.Tensor, grid_thw: torch.Tenso
     `visual` is the model's `Qwen2_5_VisionTransformerPretrainedModel`; `grid_thw` is
     (images, 3) on the CPU; `pixel_values` the concatenated patch rows.
     """
-    if visual.config._attn_implementation == "flash_attention_2":
-        grid = grid_thw.to(pixel_values.device)
-        return visual(pixel_values.type(visual.dtype), grid_thw=grid).pooler_output
     device = pixel_values.device
     merge = visual.spatial_merge_size
     grid_thw = grid_thw.cpu()

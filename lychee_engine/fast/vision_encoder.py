@@ -2,7 +2,7 @@
 
 Distinct images (by content key) are looked up in the shared `VisionEmbeddingCache`; the
 misses go through the tower together, in chunks of at most `vision_batch_patches` patch
-rows, batched (`vision_batch.encode_images`) or through the stock tower.
+rows, batched (`vision_batch.encode_images`, sdpa) or through the stock tower.
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ from lychee_engine.images import ProcessedImage
 class VisionEncoder:
     """Maps (VisionKey, ProcessedImage) pairs to merged embeddings on the model's device."""
 
-    def __init__(self, visual: Any, device: torch.device, options: FastOptions) -> None:
+    def __init__(
+        self, visual: Any, device: torch.device, options: FastOptions, *, stock: bool = False
+    ) -> None:
         self._visual = visual
         self._device = device
-        self._batched = options.batched_vision
+        # `stock`: the model's own tower (FastPaths.stock_vision decides; on flash-attn it is
+        # the unverified varlen path); else the batched sdpa tower, whatever the kernel.
+        self._batched = not stock
         self._chunk_patches = options.vision_batch_patches
         self.cache = (
             VisionEmbeddingCache(

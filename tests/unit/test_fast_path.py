@@ -44,9 +44,9 @@ REQUESTS = {
 }
 VARIANTS = {
     "default": FastOptions(),
-    "packed": FastOptions(packed="on"),
-    "no-prefix-packed": FastOptions(prefix_reuse=False, packed="on"),
-    "no-prefix-padded": FastOptions(prefix_reuse=False, packed="off"),
+    "packed": FastOptions(packed=True),
+    "no-prefix-packed": FastOptions(prefix_reuse=False, packed=True),
+    "no-prefix-padded": FastOptions(prefix_reuse=False),
     "stock-vision-no-cache": FastOptions(batched_vision=False, vision_cache=False),
 }
 
