@@ -6,13 +6,13 @@ Every failure (connection refused, timeout, 4xx/5xx, a body of the wrong shape) 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from console import settings
 from console.errors import ConsoleError, ErrorKind, from_response, from_transport
 from console.models import (
     Readiness,
@@ -26,7 +26,6 @@ from console.models import (
     parse_search,
 )
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 CONNECT_TIMEOUT_S = 3.0
 # Read timeouts per call: scoring a pair on a cold model, or 50 documents, can take a while.
 SCORE_TIMEOUT_S = 120.0
@@ -42,7 +41,7 @@ class SidecarClient:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_URL,
+        base_url: str = settings.DEFAULT_URL,
         api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -57,11 +56,9 @@ class SidecarClient:
 
     @classmethod
     def from_env(cls) -> SidecarClient:
-        """Build from `SIDECAR_URL` and the optional `SIDECAR_API_KEY`."""
-        return cls(
-            os.environ.get("SIDECAR_URL") or DEFAULT_URL,
-            os.environ.get("SIDECAR_API_KEY") or None,
-        )
+        """Build from `SIDECAR_URL` and the optional `SIDECAR_API_KEY` (console.settings)."""
+        found = settings.load()
+        return cls(found.url, found.api_key)
 
     def close(self) -> None:
         self._http.close()

@@ -61,6 +61,7 @@ class RerankExplain:
     rules_fired: list[str]
     cached: bool
     image_error: str | None = None
+    beyond_window: bool = False  # below the rerank window (or the scored depth): BM25 order
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +76,42 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class RemovedHit:
+    """A window hit the rules took off the page (below min_score, or hidden), with the rules
+    that fired on it; the rule that removed it is the last one (rules fire in order)."""
+
+    id: str
+    index: str
+    title: str
+    model_score: float | None
+    final_score: float | None
+    rules_fired: list[str]
+
+    @property
+    def removed_by(self) -> str | None:
+        return self.rules_fired[-1] if self.rules_fired else None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: list[Hit]
-    status: str | None  # ok | degraded | skipped; None when the response had no rerank block
-    reason: str | None = None  # why degraded or skipped, as the sidecar words it
+    # ok | partial | degraded | skipped; None when the response had no rerank block
+    status: str | None
+    reason: str | None = None  # why partial, degraded or skipped: the sidecar's code
     timings_ms: dict[str, float] = field(default_factory=dict)
     cache_hits: int | None = None
     took_ms: int | None = None
+    depth: int | None = None  # partial: how many of the top hits the model scored
+    removed: list[RemovedHit] = field(default_factory=list)
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
     ready: bool
     detail: str
+    # What the backend can judge, as `/readyz` publishes it (None: an older sidecar).
+    capabilities: dict[str, Any] | None = None
 
 
 def parse_readiness(ready: bool, body: Any) -> Readiness:
@@ -95,19 +119,22 @@ def parse_readiness(ready: bool, body: Any) -> Readiness:
     the detail is the model, otherwise the checks that failed."""
     if not isinstance(body, dict):
         return Readiness(ready, "")
+    found = body.get("capabilities")
+    capabilities = found if isinstance(found, dict) else None
     checks = body.get("checks")
     error = body.get("error")
     if isinstance(error, dict):
-        return Readiness(ready, str(error.get("reason") or error.get("type") or ""))
+        return Readiness(ready, str(error.get("reason") or error.get("type") or ""), capabilities)
     if not isinstance(checks, dict):
-        return Readiness(ready, str(body.get("model") or ""))
+        return Readiness(ready, str(body.get("model") or ""), capabilities)
     if ready:
         model = str(checks.get("model", ""))
-        return Readiness(True, model.removeprefix("ok (").removesuffix(")"))
+        return Readiness(True, model.removeprefix("ok (").removesuffix(")"), capabilities)
     failing = [
         f"{part}: {state}" for part, state in checks.items() if not str(state).startswith("ok")
     ]
-    return Readiness(False, ", ".join(failing) or str(body.get("status", "not ready")))
+    detail = ", ".join(failing) or str(body.get("status", "not ready"))
+    return Readiness(False, detail, capabilities)
 
 
 def _float(value: Any) -> float | None:
@@ -149,7 +176,30 @@ def _explain(raw: Any) -> RerankExplain | None:
         rules_fired=[str(rule) for rule in raw.get("rules_fired") or []],
         cached=bool(raw.get("cached")),
         image_error=str(raw["image_error"]) if raw.get("image_error") else None,
+        beyond_window=bool(raw.get("beyond_window")),
     )
+
+
+def _removed(raw: Any) -> list[RemovedHit]:
+    """`rerank.removed`; entries of another shape are left out rather than failing the page."""
+    if not isinstance(raw, list):
+        return []
+    removed = []
+    for item in raw:
+        if not isinstance(item, dict) or "_id" not in item:
+            continue
+        doc_id = str(item["_id"])
+        removed.append(
+            RemovedHit(
+                id=doc_id,
+                index=str(item.get("_index") or ""),
+                title=str(item.get("title") or doc_id),
+                model_score=_float(item.get("model_score")),
+                final_score=_float(item.get("final_score")),
+                rules_fired=[str(rule) for rule in item.get("rules_fired") or []],
+            )
+        )
+    return removed
 
 
 def parse_search(body: dict[str, Any]) -> SearchResult:
@@ -168,8 +218,14 @@ def parse_search(body: dict[str, Any]) -> SearchResult:
         )
     found = body.get("rerank")
     rerank: dict[str, Any] = found if isinstance(found, dict) else {}
-    timings = {str(k): float(v) for k, v in (rerank.get("timings_ms") or {}).items()}
+    found_timings = rerank.get("timings_ms")
+    timings = {
+        str(stage): float(ms)
+        for stage, ms in (found_timings.items() if isinstance(found_timings, dict) else ())
+        if isinstance(ms, int | float)
+    }
     cache_hits = rerank.get("cache_hits")
+    depth = rerank.get("depth")
     return SearchResult(
         hits=hits,
         status=rerank.get("status"),
@@ -177,4 +233,7 @@ def parse_search(body: dict[str, Any]) -> SearchResult:
         timings_ms=timings,
         cache_hits=int(cache_hits) if isinstance(cache_hits, int) else None,
         took_ms=body.get("took") if isinstance(body.get("took"), int) else None,
+        depth=depth if isinstance(depth, int) else None,
+        removed=_removed(rerank.get("removed")),
+        model=str(rerank["model"]) if rerank.get("model") else None,
     )

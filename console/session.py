@@ -1,4 +1,5 @@
-"""Per-browser-session settings (instruction, band thresholds) and the shared client.
+"""Per-browser-session settings (instruction, band thresholds, storefront index), the
+shared client and the sidecar's last readiness answer.
 
 Values live under plain session-state keys, not widget keys, because Streamlit drops a
 widget's state when the page that drew it is not shown.
@@ -10,7 +11,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from console import settings
 from console.client import SidecarClient
+from console.errors import ConsoleError
+from console.models import Readiness
 
 # The sidecar's default (DESIGN §3). Repeated here because the console talks HTTP only and
 # must not import the engine package.
@@ -21,6 +25,8 @@ DEFAULT_MEDIUM = 0.55
 _INSTRUCTION = "console.instruction"
 _THRESHOLDS = "console.thresholds"
 _CLIENT = "console.client"
+_SETTINGS = "console.settings"
+_READINESS = "console.readiness"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,32 @@ def client() -> SidecarClient:
         st.session_state[_CLIENT] = SidecarClient.from_env()
     found: SidecarClient = st.session_state[_CLIENT]
     return found
+
+
+def config() -> settings.ConsoleSettings:
+    """The environment's settings, read once per browser session."""
+    if _SETTINGS not in st.session_state:
+        st.session_state[_SETTINGS] = settings.load()
+    found: settings.ConsoleSettings = st.session_state[_SETTINGS]
+    return found
+
+
+def refresh_readiness() -> Readiness | ConsoleError:
+    """Ask `/readyz` now (the frame does it on every run) and keep the answer for the page."""
+    try:
+        answer: Readiness | ConsoleError = client().readiness()
+    except ConsoleError as exc:
+        answer = exc
+    st.session_state[_READINESS] = answer
+    return answer
+
+
+def readiness() -> Readiness | ConsoleError:
+    """This run's readiness answer (asked now when the frame has not)."""
+    found = st.session_state.get(_READINESS)
+    if isinstance(found, Readiness | ConsoleError):
+        return found
+    return refresh_readiness()
 
 
 def instruction() -> str:

@@ -1,14 +1,27 @@
-"""Advanced settings: the instruction sent with every call and this session's band edges."""
+"""Two small pages: the instruction sent with every call (/instructions), and this console's
+settings (/settings): band edges for the single and batch pages, and where it points."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from console import session
+from console import session, wording
+from console.models import Readiness
 
 
-def _instruction() -> None:
-    st.subheader("Instruction")
+def _instruction_note() -> None:
+    readiness = session.readiness()
+    if isinstance(readiness, Readiness) and wording.instruction_ignored(readiness.capabilities):
+        st.warning(
+            f"The model in use ({readiness.detail or 'this backend'}) ignores the instruction: "
+            "editing it changes no score."
+        )
+
+
+def render_instructions() -> None:
+    """Draw the instruction editor."""
+    st.header("Instructions")
+    _instruction_note()
     st.caption(f"Default: {session.DEFAULT_INSTRUCTION}")
     text = st.text_area(
         "Instruction sent with every request", value=session.instruction(), key="advanced.text"
@@ -25,7 +38,10 @@ def _instruction() -> None:
 
 def _thresholds() -> None:
     st.subheader("Band thresholds")
-    st.caption("Used by this console to colour scores; the sidecar's rules keep their own.")
+    st.caption(
+        "Colour the model scores of the single and batch pages for this session. The search "
+        "preview shows the sidecar's own bands, computed by its rules from the final score."
+    )
     current = session.thresholds()
     strong = st.number_input(
         "Strong from", 0.0, 1.0, current.strong, step=0.01, format="%.2f", key="advanced.strong"
@@ -42,8 +58,12 @@ def _thresholds() -> None:
             st.success(f"Strong ≥ {strong:.2f}, medium ≥ {medium:.2f}, weak below.")
 
 
-def render() -> None:
-    """Draw the page."""
-    st.header("Advanced settings")
-    _instruction()
+def render_settings() -> None:
+    """Draw the console's settings."""
+    st.header("Settings")
+    config = session.config()
+    st.caption(
+        f"Sidecar: {config.url} (SIDECAR_URL) · storefront index: {config.index} "
+        "(CONSOLE_INDEX)"
+    )
     _thresholds()

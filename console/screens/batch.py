@@ -83,6 +83,7 @@ def render() -> None:
     colours = {band: f"color: {colour}" for band, colour in views.BAND_COLOURS.items()}
     styled = _styled(table, colours)
     st.dataframe(styled, hide_index=True, width="stretch")
+    st.caption("Bands of the model score, by this session's thresholds (see Settings).")
     st.download_button(
         "Download CSV", to_csv(table), file_name="rerank.csv", mime="text/csv", key="batch.csv"
     )

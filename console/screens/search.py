@@ -1,15 +1,25 @@
-"""Search preview: OpenSearch's own order beside the reranked order for a storefront query."""
+"""Search preview: OpenSearch's own order beside the reranked order for a storefront query,
+with what the rules did (removed hits greyed, with the rule and the score).
+
+Opens on the configured storefront index (CONSOLE_INDEX). `?q=...&index=...` in the URL
+fills the query and searches at once, so a preview can be shared as a link.
+"""
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
-from console import session, views
+from console import session, views, wording
 from console.client import SidecarClient
 from console.errors import ConsoleError
-from console.models import Hit, SearchResult
+from console.models import Hit, RemovedHit, SearchResult
 
 _RESULT = "search.result"
+_QUERY = "search.query"
+_INDEX = "search.index"
+_FROM_URL = "search.from_url"  # the URL's ?q= was applied once; later edits win
 
 
 def _image(client: SidecarClient, name: str | None) -> bytes:
@@ -30,43 +40,80 @@ def _movement(hit: Hit, before: dict[str, int], rank: int) -> str:
     return f"↑{old - rank}" if old > rank else f"↓{rank - old}"
 
 
+def _score_line(hit: Hit) -> str:
+    """Scores of a reranked hit; the band says it comes from the final score (the model score
+    after blend and boosts), which is also `_score`."""
+    explain = hit.explain
+    score = f"{hit.score:.3f}" if hit.score is not None else "–"
+    if explain is None:
+        return f"score {score}"
+    if explain.beyond_window:
+        return f"OpenSearch score {score} · below the reranked top results: OpenSearch's order"
+    if explain.model_score is None:  # degraded or skipped
+        return f"OpenSearch score {score} · not scored by the model"
+    band = views.band_markdown(explain.band or "")
+    return f"final score {score} · model {explain.model_score:.3f} · {band} band (final score)"
+
+
 def _draw_hit(client: SidecarClient, hit: Hit, rank: int, note: str, reranked: bool) -> None:
     picture, text = st.columns([1, 3])
     picture.image(_image(client, hit.image_name), width=96)
     text.markdown(f"**{rank}. {hit.title}**  {note}")
-    score = f"{hit.score:.3f}" if hit.score is not None else "–"
     explain = hit.explain
     if not reranked or explain is None:
-        text.caption(f"score {score}")
+        score = f"{hit.score:.3f}" if hit.score is not None else "–"
+        text.caption(f"OpenSearch score {score}")
         return
-    if explain.model_score is None:  # degraded, or beyond the rerank window
-        text.caption(f"score {score} · not scored by the model")
+    text.markdown(_score_line(hit))
+    if explain.model_score is None:
         return
-    band = views.band_markdown(explain.band or "")
-    text.markdown(f"score {score} · model {explain.model_score:.3f} · {band}")
     rules = ", ".join(explain.rules_fired) or "none"
     source = "cached" if explain.cached else "scored now"
     image = f" · image not used: {explain.image_error}" if explain.image_error else ""
     text.caption(f"rules: {rules} · {source}{image}")
 
 
-def _status(result: SearchResult) -> None:
-    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-    cache = f"cache hits {result.cache_hits}" if result.cache_hits is not None else ""
-    detail = " · ".join(part for part in (timings, cache) if part)
-    why = f" ({result.reason})" if result.reason else ""
-    if result.status == "degraded":
-        st.warning(f"Rerank degraded{why}: OpenSearch order kept, no thresholds. {detail}")
-    elif result.status == "skipped":
-        st.info(f"Rerank skipped{why} for this request. {detail}")
-    elif result.status == "ok":
-        st.success(f"Reranked. {detail}")
-    else:
-        st.info("The response carried no rerank status.")
+def removed_html(hit: RemovedHit) -> str:
+    """A removed hit, greyed: its title, id, why it is off the page and its scores."""
+    scores = wording.score_words(hit)
+    detail = " · ".join(part for part in (wording.removal_words(hit), scores) if part)
+    return (
+        '<div class="lychee-removed" style="color: #8a8a8a; opacity: 0.75; '
+        'border-left: 3px solid #c8c8c8; padding: 2px 10px; margin: 6px 0">'
+        f"{html.escape(hit.title)} <code>{html.escape(hit.id)}</code><br>"
+        f'<span style="font-size: 0.85em">{html.escape(detail)}</span></div>'
+    )
+
+
+def _draw_removed(removed: list[RemovedHit]) -> None:
+    if not removed:
+        return
+    st.markdown(f"**Removed by rules ({len(removed)})**")
+    st.caption("Not on the page: the rules took these out of the reranked results.")
+    for hit in removed:
+        st.markdown(removed_html(hit), unsafe_allow_html=True)
+
+
+def _banner(result: SearchResult) -> None:
+    said = wording.banner(result)
+    {"success": st.success, "info": st.info, "warning": st.warning}[said.tone](said.text)
+    if st.toggle("Show timings", key="search.timings"):
+        st.caption(_timings(result))
+
+
+def _timings(result: SearchResult) -> str:
+    parts = [f"{stage} {ms:.0f} ms" for stage, ms in result.timings_ms.items()]
+    if result.took_ms is not None:
+        parts.append(f"OpenSearch took {result.took_ms} ms")
+    if result.cache_hits is not None:
+        parts.append(f"cache hits {result.cache_hits}")
+    if result.model:
+        parts.append(f"model {result.model}")
+    return " · ".join(parts) or "The sidecar reported no timings."
 
 
 def _columns(client: SidecarClient, original: SearchResult, reranked: SearchResult) -> None:
-    _status(reranked)
+    _banner(reranked)
     left, right = st.columns(2)
     before = {hit.id: rank for rank, hit in enumerate(original.hits, start=1)}
     with left:
@@ -75,8 +122,47 @@ def _columns(client: SidecarClient, original: SearchResult, reranked: SearchResu
             _draw_hit(client, hit, rank, "", reranked=False)
     with right:
         st.subheader("Reranked")
+        if not reranked.hits:
+            st.caption("No hits on this page.")
         for rank, hit in enumerate(reranked.hits, start=1):
             _draw_hit(client, hit, rank, _movement(hit, before, rank), reranked=True)
+        _draw_removed(reranked.removed)
+
+
+def _pick_index(indices: list[str]) -> str:
+    """The index selector, opened on `?index=` or the configured storefront index."""
+    wanted = st.query_params.get("index") or session.config().index
+    if _INDEX not in st.session_state and wanted in indices:
+        st.session_state[_INDEX] = wanted
+    index: str = st.selectbox("Index", indices, key=_INDEX)
+    if wanted not in indices:
+        st.caption(f"The storefront index “{wanted}” is not in OpenSearch (set CONSOLE_INDEX).")
+    return index
+
+
+def _url_query() -> str | None:
+    """`?q=` on the first run of this page: fills the box and asks for a search."""
+    text = st.query_params.get("q")
+    if not text or st.session_state.get(_FROM_URL):
+        return None
+    st.session_state[_FROM_URL] = True
+    st.session_state[_QUERY] = text
+    return text
+
+
+def _search(client: SidecarClient, index: str, text: str, size: int) -> None:
+    st.session_state.pop(_RESULT, None)
+    if not text.strip():
+        st.error("Type a query.")
+        return
+    try:
+        with st.spinner("Searching and reranking…"):
+            original = client.search(index, text, size, False, session.instruction())
+            reranked = client.search(index, text, size, True, session.instruction())
+    except ConsoleError as exc:
+        views.show_error(exc)
+        return
+    st.session_state[_RESULT] = (original, reranked)
 
 
 def render() -> None:
@@ -91,21 +177,13 @@ def render() -> None:
     if not indices:
         st.info("OpenSearch has no indices yet: load the sample catalog first.")
         return
-    index = st.selectbox("Index", indices, key="search.index")
-    text = st.text_input("Storefront query", key="search.query")
-    size = st.slider("Hits", min_value=5, max_value=50, value=10, step=5, key="search.size")
-    if st.button("Search", type="primary", key="search.run"):
-        st.session_state.pop(_RESULT, None)
-        if not text.strip():
-            st.error("Type a query.")
-            return
-        try:
-            with st.spinner("Searching and reranking…"):
-                original = client.search(index, text, size, False, session.instruction())
-                reranked = client.search(index, text, size, True, session.instruction())
-        except ConsoleError as exc:
-            views.show_error(exc)
-            return
-        st.session_state[_RESULT] = (original, reranked)
+    index_box, query_box, size_box = st.columns([1, 3, 1])
+    with index_box:
+        index = _pick_index(indices)
+    from_url = _url_query()
+    text = query_box.text_input("Storefront query", key=_QUERY)
+    size = size_box.slider("Hits", min_value=5, max_value=50, value=10, step=5, key="search.size")
+    if st.button("Search", type="primary", key="search.run") or from_url:
+        _search(client, index, text, size)
     if _RESULT in st.session_state:
         _columns(client, *st.session_state[_RESULT])

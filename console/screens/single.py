@@ -24,7 +24,7 @@ def _show_result(result: ScoreResult, document_text: str) -> None:
     band = session.thresholds().band(result.score)
     score_col, band_col = st.columns(2)
     score_col.metric("Score", f"{result.score:.3f}")
-    band_col.markdown(f"Band: {views.band_markdown(band)}")
+    band_col.markdown(f"Band of the model score: {views.band_markdown(band)}")
     if result.band and result.band != band:
         band_col.caption(f"The sidecar's rules say **{result.band}**.")
     if not document_text.strip():

@@ -163,7 +163,7 @@ def _pins() -> dict[str, str]:
 def test_console_dockerfile_matches_project_pins() -> None:
     text = (ROOT / "Dockerfile.console").read_text()
     pins = _pins()
-    for package in ("streamlit", "httpx"):
+    for package in ("streamlit", "httpx", "pydantic-settings"):
         assert f"{package}=={pins[package]}" in text
     assert re.search(r"^USER (?!root)\w+", text, re.MULTILINE)
     assert "/_stcore/health" in text and "console/app.py" in text

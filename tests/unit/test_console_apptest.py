@@ -84,10 +84,16 @@ def _search_page() -> None:
     search.render()
 
 
-def _advanced_page() -> None:
+def _instructions_page() -> None:
     from console.screens import advanced
 
-    advanced.render()
+    advanced.render_instructions()
+
+
+def _settings_page() -> None:
+    from console.screens import advanced
+
+    advanced.render_settings()
 
 
 def page(function: Callable[[], None]) -> AppTest:
@@ -101,7 +107,7 @@ def test_sidebar_shows_the_ready_model(sidecar: FakeSidecar) -> None:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
     assert not at.exception
     assert "Ready · fake-model" in at.sidebar.success[0].value
-    assert at.header[0].value == "Single analysis"
+    assert at.header[0].value == "Lychee rerank console"  # the overview, at the root URL
 
 
 def test_sidebar_says_the_sidecar_is_unavailable(sidecar: FakeSidecar) -> None:
@@ -120,6 +126,87 @@ def test_sidebar_shows_the_failing_part_when_not_ready(sidecar: FakeSidecar) -> 
     sidecar.on("GET", "/readyz", reply(503, {"status": "not_ready", "checks": checks}))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
     assert at.sidebar.warning[0].value == "Not ready: opensearch: unreachable"
+
+
+def _open_url(path: str, monkeypatch: pytest.MonkeyPatch) -> tuple[AppTest, list[str]]:
+    """Run the app as a browser opening `/<path>` directly: the first request names the page
+    by its URL path (RerunData.page_name), not by a page hash. Also returns the paths
+    Streamlit answered "page not found" for (it then shows the default page instead, which
+    is how a default page's own path behaves)."""
+    from streamlit.commands import navigation
+    from streamlit.runtime.scriptrunner import RerunData
+    from streamlit.testing.v1 import local_script_runner
+
+    def opened_at(**fields: Any) -> RerunData:
+        return RerunData(page_name=path, **fields)
+
+    not_found: list[str] = []
+    real_not_found = navigation.send_page_not_found
+
+    def record_not_found(ctx: Any) -> None:
+        not_found.append(path)
+        real_not_found(ctx)
+
+    monkeypatch.setattr(local_script_runner, "RerunData", opened_at)
+    monkeypatch.setattr(navigation, "send_page_not_found", record_not_found)
+    return AppTest.from_file(APP, default_timeout=TIMEOUT_S).run(), not_found
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        ("", "Lychee rerank console"),
+        ("search", "Search preview"),
+        ("single", "Single analysis"),
+        ("batch", "Batch rerank"),
+        ("instructions", "Instructions"),
+        ("settings", "Settings"),
+    ],
+)
+def test_every_page_opens_at_its_url(
+    sidecar: FakeSidecar, monkeypatch: pytest.MonkeyPatch, path: str, header: str
+) -> None:
+    sidecar.on("GET", "/_cat/indices", reply(200, [{"index": "products"}]))
+    at, not_found = _open_url(path, monkeypatch)
+    assert not at.exception and not not_found
+    assert at.header[0].value == header
+
+
+def test_an_unknown_url_falls_back_to_the_overview(
+    sidecar: FakeSidecar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at, not_found = _open_url("no-such-page", monkeypatch)
+    assert at.header[0].value == "Lychee rerank console" and not_found == ["no-such-page"]
+
+
+CAPABILITIES = {"images": False, "scripts": ["Latin"], "instruction": False}
+
+
+def test_capabilities_in_the_sidebar_and_overview(sidecar: FakeSidecar) -> None:
+    sidecar.on("GET", "/readyz", reply(200, {**READY, "capabilities": CAPABILITIES}))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    expected = [
+        "Images: no (text only)",
+        "Scripts it reads: Latin",
+        "Instruction: ignored by this model",
+    ]
+    assert at.sidebar.caption[1].value == "  \n".join(expected)
+    assert [m.value for m in at.main.markdown if m.value.startswith("- ")] == [
+        f"- {line}" for line in expected
+    ]
+
+
+def test_overview_says_when_capabilities_are_not_published(sidecar: FakeSidecar) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    assert "does not publish what its model can judge" in at.main.caption[-1].value
+
+
+def test_instruction_page_warns_when_the_model_ignores_it(sidecar: FakeSidecar) -> None:
+    sidecar.on("GET", "/readyz", reply(200, {**READY, "capabilities": CAPABILITIES}))
+    at = page(_instructions_page).run()
+    assert at.warning[0].value == (
+        "The model in use (fake-model) ignores the instruction: editing it changes no score."
+    )
 
 
 # ---- single analysis ----
@@ -146,7 +233,7 @@ def test_single_shows_score_band_and_fragments(sidecar: FakeSidecar) -> None:
     at = _score(page(_single_page).run())
     assert not at.exception and not at.error
     assert at.metric[0].value == "0.812"
-    assert "Band: :green[**strong**]" in [m.value for m in at.markdown]
+    assert "Band of the model score: :green[**strong**]" in [m.value for m in at.markdown]
     highlighted = next(m.value for m in at.markdown if "lychee-doc" in m.value)
     assert highlighted.count("<mark") == 2 and 'title="impact +0.410"' in highlighted
     body = sidecar.bodies("/api/score")[0]
@@ -163,7 +250,7 @@ def test_single_uses_the_session_instruction_and_thresholds(sidecar: FakeSidecar
     at.session_state["console.thresholds"] = Thresholds(strong=0.9, medium=0.8)
     at = _score(at.run())
     assert sidecar.bodies("/api/score")[0]["instruction"] == "Find products a shopper would buy."
-    assert "Band: :orange[**medium**]" in [m.value for m in at.markdown]
+    assert "Band of the model score: :orange[**medium**]" in [m.value for m in at.markdown]
 
 
 def test_single_shows_the_gpu_memory_message(sidecar: FakeSidecar) -> None:
@@ -255,6 +342,24 @@ HITS = [
     ("p1", "Coffee mug", "images/p1.png"),
     ("p2", "Trail running shoes", "images/p2.png"),
 ]
+# Window hits the rules took off the page, as `rerank.removed` reports them.
+REMOVED = [
+    {
+        "_id": "p7",
+        "_index": "products",
+        "model_score": 0.21,
+        "final_score": 0.25,
+        "rules_fired": ["blend-bm25", "min_score"],
+        "title": "Ceramic planter",
+    },
+    {
+        "_id": "p9",
+        "_index": "products",
+        "model_score": 0.8,
+        "final_score": 0.82,
+        "rules_fired": ["blend-bm25", "hide-recalled-backpack"],
+    },
+]
 
 
 PNG = _png()
@@ -273,15 +378,40 @@ def _search_reply(request: httpx.Request) -> httpx.Response:
         dict(hits[1], _score=0.91, _rerank={**explain, "rules_fired": ["boost:sales"]}),
         dict(hits[0], _score=0.1, _rerank={**explain, "model_score": 0.1, "band": "weak"}),
     ]
-    rerank = {"status": "ok", "timings_ms": {"model": 42.0}, "cache_hits": 1}
+    rerank = {
+        "status": "ok",
+        "timings_ms": {"model": 42.0},
+        "cache_hits": 1,
+        "model": "fake-model",
+        "removed": REMOVED,
+    }
     return httpx.Response(200, json={"took": 5, "hits": {"hits": hits}, "rerank": rerank})
 
 
-def _search(sidecar: FakeSidecar, search: Handler = _search_reply) -> AppTest:
-    sidecar.on("GET", "/_cat/indices", reply(200, [{"index": "products"}, {"index": ".plugins"}]))
+def _with_rerank(**rerank: Any) -> Handler:
+    """`_search_reply` whose rerank block is replaced by `rerank` (and hits left unscored)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(_search_reply(request).content)
+        if "rerank" in body:
+            body["rerank"] = rerank
+            for hit in body["hits"]["hits"]:
+                hit["_rerank"] = {"model_score": None, "original_score": 1.0, "rules_fired": []}
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+def _search_routes(sidecar: FakeSidecar, search: Handler = _search_reply) -> None:
+    indices = [{"index": "books"}, {"index": "products"}, {"index": ".plugins"}]
+    sidecar.on("GET", "/_cat/indices", reply(200, indices))
     sidecar.on("POST", "/products/_search", search)
     sidecar.on("GET", "/api/catalog-images/p1.png", lambda _: httpx.Response(200, content=PNG))
     sidecar.on("GET", "/api/catalog-images/p2.png", lambda _: httpx.Response(200, content=b"?"))
+
+
+def _search(sidecar: FakeSidecar, search: Handler = _search_reply) -> AppTest:
+    _search_routes(sidecar, search)
     at = page(_search_page).run()
     at.text_input(key="search.query").input("running shoes")
     return at.button(key="search.run").click().run()
@@ -290,26 +420,143 @@ def _search(sidecar: FakeSidecar, search: Handler = _search_reply) -> AppTest:
 def test_search_shows_both_orders_with_rerank_details(sidecar: FakeSidecar) -> None:
     at = _search(sidecar)
     assert not at.exception and not at.error
-    assert at.selectbox(key="search.index").options == ["products"]
+    # Opens on the storefront index (default `products`), not the first in the list.
+    assert at.selectbox(key="search.index").options == ["books", "products"]
+    assert at.selectbox(key="search.index").value == "products"
     enabled = [body["ext"]["rerank"]["enabled"] for body in sidecar.bodies("/products/_search")]
     assert enabled == [False, True]
     text = [m.value for m in at.markdown]
     assert "**1. Trail running shoes**  ↑1" in text
-    assert "score 0.910 · model 0.910 · :green[**strong**]" in text
+    # The band names the score it was computed from: the final one, shown first.
+    assert "final score 0.910 · model 0.910 · :green[**strong**] band (final score)" in text
     assert "rules: boost:sales · cached" in [c.value for c in at.caption]
-    assert at.success[0].value == "Reranked. model 42 ms · cache hits 1"
+    assert "OpenSearch score 2.000" in [c.value for c in at.caption]
     # p2's "image" is not one: the page still draws, with the placeholder.
     assert len(at.image) == 4
 
 
-def test_search_degraded_is_announced(sidecar: FakeSidecar) -> None:
-    def degraded(request: httpx.Request) -> httpx.Response:
+def test_search_banner_ok_and_timings_behind_a_toggle(sidecar: FakeSidecar) -> None:
+    at = _search(sidecar)
+    assert at.success[0].value == (
+        "Reranked: the model put these results in order. "
+        "Rules removed 2 hits from the reranked results (greyed below)."
+    )
+    captions = [c.value for c in at.caption]
+    assert not any("42 ms" in c for c in captions)  # timings hidden until asked for
+    at = at.toggle(key="search.timings").set_value(True).run()
+    expected = "model 42 ms · OpenSearch took 5 ms · cache hits 1 · model fake-model"
+    assert expected in [c.value for c in at.caption]
+
+
+def test_search_removed_hits_are_greyed_with_rule_and_score(sidecar: FakeSidecar) -> None:
+    at = _search(sidecar)
+    assert "**Removed by rules (2)**" in [m.value for m in at.markdown]
+    greyed = [m.value for m in at.markdown if "lychee-removed" in m.value]
+    assert len(greyed) == 2
+    assert all("color: #8a8a8a" in block for block in greyed)
+    low, hidden = greyed
+    assert "Ceramic planter <code>p7</code>" in low
+    assert "final score below the minimum score (min_score) · final score 0.250" in low
+    assert "model 0.210 · other rules: blend-bm25" in low
+    # Without a title the id stands in; the hide's id is named.
+    assert "p9 <code>p9</code>" in hidden and "removed by rule hide-recalled-backpack" in hidden
+    assert "final score 0.820" in hidden
+
+
+def test_search_without_removed_hits_has_no_removed_section(sidecar: FakeSidecar) -> None:
+    at = _search(sidecar, _with_rerank(status="ok", timings_ms={"model": 3.0}))
+    assert not [m for m in at.markdown if "lychee-removed" in m.value or "Removed by" in m.value]
+    assert at.success[0].value == "Reranked: the model put these results in order."
+
+
+@pytest.mark.parametrize(
+    ("rerank", "tone", "expected"),
+    [
+        (
+            {"status": "partial", "depth": 20, "reason": "timeout"},
+            "warning",
+            "Partially reranked: the model ordered the top 20 results; the rest keep "
+            "OpenSearch's order. Why: the model did not answer in time.",
+        ),
+        (
+            {"status": "skipped", "reason": "sorted"},
+            "info",
+            "Not reranked (skipped): OpenSearch's order is shown as is; thresholds and boosts "
+            "don't apply. Why: the results are sorted by a field (price, date…), not by "
+            "relevance.",
+        ),
+        (
+            {"status": "skipped", "reason": "unsupported_script: Han"},
+            "info",
+            "Why: the query is written in a script this model cannot read (Han).",
+        ),
+        (
+            {"status": "skipped", "reason": "image_only"},
+            "info",
+            "Why: the query is an image and this model reads text only.",
+        ),
+        (
+            {"status": "degraded", "reason": "breaker_open", "cache_hits": 0},
+            "warning",
+            "Not reranked (model trouble): OpenSearch's order is kept; thresholds and boosts "
+            "are off, hides and pins still apply. Why: the model failed several times in a "
+            "row and is being given a rest.",
+        ),
+        (
+            {"status": "degraded", "reason": "gpu_on_fire"},
+            "warning",
+            "Why: the sidecar reports “gpu on fire”.",
+        ),
+    ],
+)
+def test_search_banner_says_what_happened_and_why(
+    sidecar: FakeSidecar, rerank: dict[str, Any], tone: str, expected: str
+) -> None:
+    at = _search(sidecar, _with_rerank(**rerank))
+    assert not at.exception
+    banners = {"warning": at.warning, "info": at.info}[tone]
+    assert expected in banners[0].value
+    # Unscored hits show OpenSearch's score, not a band.
+    assert not [m for m in at.markdown if "band (final score)" in m.value]
+
+
+def test_search_response_without_rerank_block(sidecar: FakeSidecar) -> None:
+    def plain(request: httpx.Request) -> httpx.Response:
         body = json.loads(_search_reply(request).content)
-        body["rerank"] = {"status": "degraded", "reason": "model timeout", "cache_hits": 0}
+        body.pop("rerank", None)
         return httpx.Response(200, json=body)
 
-    at = _search(sidecar, degraded)
-    assert at.warning[0].value.startswith("Rerank degraded (model timeout): OpenSearch order kept")
+    at = _search(sidecar, plain)
+    assert at.info[0].value == "Not reranked: the answer carried no rerank report."
+
+
+def test_search_opens_on_the_configured_index_and_url_query(
+    sidecar: FakeSidecar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSOLE_INDEX", "books")
+    sidecar.on("POST", "/books/_search", _search_reply)
+    _search_routes(sidecar)
+    at = page(_search_page)
+    at.query_params["q"] = "trail shoes"
+    at = at.run()
+    assert at.selectbox(key="search.index").value == "books"
+    assert at.text_input(key="search.query").value == "trail shoes"
+    # ?q= searched at once, on the storefront index.
+    assert [b["query"]["multi_match"]["query"] for b in sidecar.bodies("/books/_search")] == [
+        "trail shoes",
+        "trail shoes",
+    ]
+    assert at.success
+
+
+def test_search_says_when_the_storefront_index_is_missing(
+    sidecar: FakeSidecar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSOLE_INDEX", "shop")
+    _search_routes(sidecar)
+    at = page(_search_page).run()
+    assert at.selectbox(key="search.index").value == "books"
+    assert any("“shop” is not in OpenSearch" in c.value for c in at.caption)
 
 
 def test_search_upstream_error(sidecar: FakeSidecar) -> None:
@@ -330,11 +577,13 @@ def test_search_without_sidecar(sidecar: FakeSidecar) -> None:
 
 
 def test_advanced_saves_instruction_and_thresholds(sidecar: FakeSidecar) -> None:
-    at = page(_advanced_page).run()
+    at = page(_instructions_page).run()
     assert at.text_area(key="advanced.text").value.startswith("Given a web search query")
+    assert not at.warning  # the backend publishes no capabilities: nothing to warn about
     at.text_area(key="advanced.text").input("Rank by purchase intent.")
     at = at.button(key="advanced.save").click().run()
     assert at.session_state["console.instruction"] == "Rank by purchase intent."
+    at = page(_settings_page).run()
     at.number_input(key="advanced.strong").set_value(0.8)
     at.number_input(key="advanced.medium").set_value(0.6)
     at = at.button(key="advanced.thresholds").click().run()
@@ -343,7 +592,7 @@ def test_advanced_saves_instruction_and_thresholds(sidecar: FakeSidecar) -> None
 
 
 def test_advanced_rejects_inverted_thresholds(sidecar: FakeSidecar) -> None:
-    at = page(_advanced_page).run()
+    at = page(_settings_page).run()
     at.number_input(key="advanced.strong").set_value(0.5)
     at.number_input(key="advanced.medium").set_value(0.6)
     at = at.button(key="advanced.thresholds").click().run()
