@@ -72,9 +72,7 @@ def banner(result: SearchResult) -> Banner:
     if result.status == "ok":
         return Banner("success", f"Reranked: the model put these results in order.{removed}")
     if result.status == "partial":
-        depth = (
-            f"the top {result.depth} results" if result.depth is not None else "the top results"
-        )
+        depth = f"the top {result.depth} results" if result.depth is not None else "the top results"
         return Banner(
             "warning",
             f"Partially reranked: the model ordered {depth}; the rest keep OpenSearch's "

@@ -63,7 +63,6 @@ def render_settings() -> None:
     st.header("Settings")
     config = session.config()
     st.caption(
-        f"Sidecar: {config.url} (SIDECAR_URL) · storefront index: {config.index} "
-        "(CONSOLE_INDEX)"
+        f"Sidecar: {config.url} (SIDECAR_URL) · storefront index: {config.index} (CONSOLE_INDEX)"
     )
     _thresholds()
