@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
 	test test-unit test-integration test-e2e check lint format typecheck bench-engine \
-	bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean
+	bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean warm
 
 help: ## List every target with its purpose
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,12 @@ tiny-checkpoint: venv ## Write a tiny random-weight Qwen2.5-VL checkpoint to dat
 
 calibrate: venv ## Refit the MiniLM score calibration from its judged pairs
 	$(PY) -m lychee_engine.calibrate_minilm
+
+INDEX ?= products
+warm: venv ## Fill the shared embedding cache from an index (INDEX=products; Redis of services-up)
+	LYCHEE_CONFIG=$${LYCHEE_CONFIG:-config/sidecar.yaml} \
+	LYCHEE_CACHE__REDIS_URL=$${LYCHEE_CACHE__REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(PY) -m sidecar warm --index $(INDEX)
 
 check: venv ## ruff lint + format check and mypy on the three packages
 	$(VENV)/bin/ruff check .

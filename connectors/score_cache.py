@@ -163,7 +163,7 @@ def _parse(raw: bytes | str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _redis_client(
+def redis_client(
     url: str, *, cluster: bool, timeout_s: float, max_connections: int
 ) -> Redis | RedisCluster:
     """A client that neither waits long nor retries: a retry would double the latency we
@@ -213,7 +213,7 @@ class RedisScoreCache:
         self._retry_after_s = retry_after_s
         self._skip_until = 0.0
         self._last_log = -math.inf
-        self._client = _redis_client(
+        self._client = redis_client(
             url, cluster=cluster, timeout_s=timeout_s, max_connections=max_connections
         )
 

@@ -80,7 +80,7 @@ class OpenSearchSearch:
         # opensearch-py would otherwise take a search's own `timeout` param as its client
         # timeout; an explicit request_timeout leaves `timeout` for OpenSearch.
         query["request_timeout"] = self._timeout
-        with _upstream_errors(self._timeout):
+        with upstream_errors(self._timeout):
             response: dict[str, Any] = await self._client.search(
                 index=index or None,
                 body=body,
@@ -96,7 +96,7 @@ class OpenSearchSearch:
         visible to searches, plus write counts and the concrete indices' UUIDs (a deleted and
         recreated index starts its counters again). Any failure raises UpstreamError.
         """
-        with _upstream_errors(self._timeout):
+        with upstream_errors(self._timeout):
             stats = await self._client.indices.stats(
                 index=index or None,
                 metric="refresh,indexing",
@@ -115,7 +115,7 @@ class OpenSearchSearch:
 
 
 @contextmanager
-def _upstream_errors(timeout: float) -> Iterator[None]:
+def upstream_errors(timeout: float) -> Iterator[None]:
     """opensearch-py's exceptions as UpstreamError in OpenSearch's error shape."""
     try:
         yield

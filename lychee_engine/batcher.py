@@ -111,6 +111,15 @@ class MicroBatcher:
         pairs = await asyncio.to_thread(self._backend.prepare, query, documents, instruction)
         if len(pairs) != len(documents):
             raise EngineError(f"backend prepared {len(pairs)} pairs for {len(documents)} documents")
+        return await self.score_pairs(pairs)
+
+    async def score_pairs(self, pairs: list[PreparedPair]) -> list[float]:
+        """Score pairs the caller prepared with this batcher's backend (a wrapper that
+        prepares them itself, e.g. with cached document embeddings filled in)."""
+        if self._closed:
+            raise EngineError("the scorer is closed")
+        if not pairs:
+            return []
         futures = self._enqueue(pairs)
         try:
             return list(await asyncio.gather(*futures))

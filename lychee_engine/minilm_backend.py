@@ -12,6 +12,7 @@ image-only query raises `UnsupportedInput` rather than inventing a score.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,10 @@ class _QueryRef:
 @dataclass(slots=True)
 class _Pair:
     query: _QueryRef
-    doc_ids: list[int]
+    doc_ids: list[int]  # empty when the embedding came from the embedding cache
+    # Given by the caller (cached) or filled by `score_prepared`; read back by
+    # `document_embedding` so the embedding cache can store what was computed.
+    doc_embedding: torch.Tensor | None = field(default=None, repr=False)
 
 
 class MiniLMBackend:
@@ -106,30 +110,67 @@ class MiniLMBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(load_encoder(device), LogisticCalibration.load("minilm"), options)
 
+    @property
+    def embedding_dim(self) -> int:
+        return int(self._encoder.model.config.hidden_size)
+
     def prepare(
         self, query: Query, documents: list[Document], instruction: str | None
     ) -> list[PreparedPair]:
         """Tokenise the query once and every document; `instruction` is ignored."""
-        if not query.text:
-            raise UnsupportedInput("an image-only query is unsupported by this backend (minilm)")
+        return self.prepare_texts(query, self.document_texts(documents))
+
+    def document_texts(self, documents: list[Document]) -> list[str]:
+        """The exact text embedded per document (capped); raises for image-only ones."""
         for index, doc in enumerate(documents):
             if not doc.text:
                 raise UnsupportedInput(
                     f"document {index} is image-only, which is unsupported by this backend "
                     "(minilm scores text)"
                 )
+        return [(doc.text or "")[: self._max_doc_chars] for doc in documents]
+
+    def prepare_texts(
+        self,
+        query: Query,
+        texts: list[str],
+        embeddings: Sequence[torch.Tensor | None] | None = None,
+    ) -> list[PreparedPair]:
+        """Pairs for `document_texts` output; a document whose embedding is given is not
+        tokenised, and its pair costs a dot product (one token of the batch budget)."""
+        if not query.text:
+            raise UnsupportedInput("an image-only query is unsupported by this backend (minilm)")
+        given = list(embeddings) if embeddings is not None else [None] * len(texts)
         ref = _QueryRef(self._encoder.tokenize([query.text])[0])
-        texts = [(doc.text or "")[: self._max_doc_chars] for doc in documents]
-        return [
-            PreparedPair(tokens=len(ids), payload=_Pair(ref, ids))
-            for ids in self._encoder.tokenize(texts)
-        ]
+        missing = [text for text, emb in zip(texts, given, strict=True) if emb is None]
+        tokenized = iter(self._encoder.tokenize(missing) if missing else [])
+        pairs = []
+        for emb in given:
+            if emb is None:
+                ids = next(tokenized)
+                pairs.append(PreparedPair(tokens=len(ids), payload=_Pair(ref, ids)))
+            else:
+                pairs.append(PreparedPair(tokens=1, payload=_Pair(ref, [], emb)))
+        return pairs
+
+    @staticmethod
+    def document_embedding(pair: PreparedPair) -> torch.Tensor:
+        """The document embedding a scored (or cached) pair used."""
+        embedding: torch.Tensor | None = pair.payload.doc_embedding
+        if embedding is None:
+            raise EngineError("the pair has not been scored yet")
+        return embedding
 
     def score_prepared(self, pairs: list[PreparedPair]) -> list[float]:
         """Calibrated cosine per pair, in input order."""
         items: list[_Pair] = [p.payload for p in pairs]
         self._embed_queries(items)
-        docs = self._embed_documents([item.doc_ids for item in items])
+        missing = [item for item in items if item.doc_embedding is None]
+        if missing:
+            computed = self._embed_documents([item.doc_ids for item in missing])
+            for item, embedding in zip(missing, computed, strict=True):
+                item.doc_embedding = embedding
+        docs = torch.stack([item.doc_embedding for item in items])
         queries = torch.stack([item.query.embedding for item in items])
         cosine = (queries * docs).sum(dim=1).clamp(-1.0, 1.0)
         return [float(s) for s in self._calibration.apply(cosine.cpu().numpy())]

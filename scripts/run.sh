@@ -34,6 +34,12 @@ export LYCHEE_CACHE__REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export LYCHEE_IMAGES__LOCAL_ROOT="$PWD/data/catalog"
 export LYCHEE_PORT=$SIDECAR_PORT
 
+# Embed the catalog into the shared embedding cache before the first search (bi-encoders
+# only; Lychee's image-embedding cache lives in the serving process).
+if [ "$LYCHEE_ENGINE__MODEL" = minilm ]; then
+  $PY -m sidecar warm --index products --no-progress
+fi
+
 $PY -m sidecar >"$RUN_DIR/sidecar.log" 2>&1 &
 echo $! >"$RUN_DIR/sidecar.pid"
 SIDECAR_URL="http://127.0.0.1:$SIDECAR_PORT"

@@ -1,9 +1,11 @@
-"""`python -m sidecar`: serve the app with uvicorn on LYCHEE_HOST:LYCHEE_PORT."""
+"""`python -m sidecar`: serve the app with uvicorn on LYCHEE_HOST:LYCHEE_PORT;
+`python -m sidecar warm --index NAME`: fill the embedding cache (sidecar/warm.py)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import uvicorn
 
@@ -15,7 +17,14 @@ from sidecar.app import create_app
 KEEP_ALIVE_S = 75
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    if argv and argv[0] == "warm":
+        from sidecar.warm import warm_main
+
+        logging.basicConfig(level=logging.WARNING)
+        raise SystemExit(warm_main(argv[1:]))
+    if argv:
+        raise SystemExit(f"usage: python -m sidecar [warm --index NAME ...]; not {argv[0]!r}")
     logging.basicConfig(
         level=os.environ.get("LYCHEE_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -35,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -24,6 +24,7 @@ from lychee_engine.options import EngineOptions
 from lychee_engine.prompt import PROMPT_VERSION
 from lychee_engine.types import Scorer
 from sidecar.breaker import BreakerState, CircuitBreaker
+from sidecar.embeddings import cache_embeddings
 from sidecar.image_input import ImageResolver
 from sidecar.limiter import InflightLimiter
 from sidecar.metrics import Metrics
@@ -81,6 +82,10 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
     scorer = given.scorer if given.scorer is not None else await _load_scorer(settings)
     if given.scorer is None:
         closers.append(scorer.close)
+    cached_scorer, embedding_store = cache_embeddings(settings, scorer, metrics)
+    if cached_scorer is not None and embedding_store is not None:
+        closers.append(embedding_store.close)  # the wrapped batcher is closed above
+        scorer = cached_scorer
     cache = given.cache if given.cache is not None else _own(closers, _build_cache(settings))
     search = given.search
     if search is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -78,6 +78,19 @@ class ResultCacheSettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0)  # index-generation re-read: the staleness bound
     ttl_s: float = Field(default=300.0, gt=0)
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Also keep entries in Redis (`cache.redis_url`), so a hit on one replica is a hit on all.
+    shared: bool = True
+
+
+class EmbeddingCacheSettings(BaseModel):
+    """Document embeddings of bi-encoder models (MiniLM) kept between requests: in memory
+    up to `max_bytes`, and in Redis (`cache.redis_url`) for every replica."""
+
+    enabled: bool = True
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # ~43k MiniLM docs in float32
+    ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
+    # float32 keeps rankings identical; float16 halves the bytes but swaps near-ties
+    codec: Literal["float32", "float16", "int8"] = "float32"
 
 
 class ImageFetchSettings(BaseModel):
@@ -122,6 +135,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     result_cache: ResultCacheSettings = Field(default_factory=ResultCacheSettings)
+    embedding_cache: EmbeddingCacheSettings = Field(default_factory=EmbeddingCacheSettings)
     images: ImageFetchSettings = Field(default_factory=ImageFetchSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 
