@@ -61,7 +61,7 @@ class Metrics:
         )
         self.result_cache = Counter(
             "lychee_result_cache",
-            "Search requests by result-cache outcome (hit, miss, bypass)",
+            "Search requests by result-cache outcome (hit, shared_hit from Redis, miss, bypass)",
             ["outcome"],
             registry=self.registry,
         )

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from cachetools import TTLCache
@@ -140,8 +141,17 @@ def is_volatile(raw_body: bytes, params: Mapping[str, str]) -> bool:
     return _VOLATILE.search(raw_body) is not None
 
 
+class SharedResults(Protocol):
+    """The tier behind the per-process cache that replicas share (Redis). Never raises."""
+
+    async def get(self, key: bytes) -> bytes | None: ...
+
+    async def put(self, key: bytes, body: bytes) -> None: ...
+
+
 class ResultLookup:
-    """The result cache as the search route uses it: key, get, put; counts outcomes."""
+    """The result cache as the search route uses it: key, get, put; counts outcomes
+    (`hit` in this process, `shared_hit` from another replica's entry, `miss`, `bypass`)."""
 
     def __init__(
         self,
@@ -149,11 +159,13 @@ class ResultLookup:
         cache: ResultCache,
         context: Callable[[], str],
         count: Callable[[str], None],
+        shared: SharedResults | None = None,
     ) -> None:
         self._generations = generations
         self._cache = cache
         self._context = context
         self._count = count
+        self._shared = shared
 
     async def key_for(
         self, index: str, raw_body: bytes, params: Mapping[str, str], auth: Mapping[str, str]
@@ -176,10 +188,25 @@ class ResultLookup:
             context=self._context(),
         )
 
-    def get(self, key: bytes) -> bytes | None:
-        found = self._cache.get(key)
-        self._count("hit" if found is not None else "miss")
-        return found
+    def share(self, shared: SharedResults) -> None:
+        """Put a tier shared by replicas behind this process's cache."""
+        self._shared = shared
 
-    def put(self, key: bytes, body: bytes) -> None:
+    async def get(self, key: bytes) -> bytes | None:
+        found = self._cache.get(key)
+        if found is not None:
+            self._count("hit")
+            return found
+        if self._shared is not None:
+            found = await self._shared.get(key)
+            if found is not None:
+                self._cache.put(key, found)  # the next repeat stays in this process
+                self._count("shared_hit")
+                return found
+        self._count("miss")
+        return None
+
+    async def put(self, key: bytes, body: bytes) -> None:
         self._cache.put(key, body)
+        if self._shared is not None:
+            await self._shared.put(key, body)

@@ -18,6 +18,7 @@ from connectors.hydrate import FieldMapping, Hydrator
 from connectors.safe_fetch import FetchConfig, SafeImageFetcher
 from connectors.score_cache import LruScoreCache, RedisScoreCache, ScoreCache
 from connectors.search import OpenSearchSearch, SearchBackend
+from connectors.shared_results import RedisResultStore
 from lychee_engine import load_scorer
 from lychee_engine.fast.options import FastOptions
 from lychee_engine.options import EngineOptions
@@ -134,6 +135,8 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
     )
     limiter = InflightLimiter(settings.limits.max_inflight)
     results = _result_lookup(settings, search, scorer, rules, metrics)
+    if results is not None and settings.result_cache.shared and settings.cache.redis_url:
+        results.share(_own(closers, _shared_results(settings)))
     return Services(
         settings, metrics, scorer, cache, search, upstream, images, rules, breaker, pipeline,
         limiter, results, _closers=closers,
@@ -160,6 +163,18 @@ def _result_lookup(
 
     generations = IndexGenerations(generation, config.poll_s)
     return ResultLookup(generations, ResultCache(config.max_bytes, config.ttl_s), context, count)
+
+
+def _shared_results(settings: Settings) -> RedisResultStore:
+    config, cache = settings.result_cache, settings.cache
+    assert cache.redis_url is not None
+    return RedisResultStore(
+        cache.redis_url,
+        config.ttl_s,
+        cache.timeout_s,
+        max_body_bytes=max(1, config.max_bytes // 8),
+        cluster=cache.redis_cluster,
+    )
 
 
 def _own(closers: list[Callable[[], Awaitable[Any]]], part: Any) -> Any:

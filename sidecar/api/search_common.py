@@ -70,7 +70,7 @@ async def answer_search(
     if results is not None:
         auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
         key = await results.key_for(index, raw, params, auth)
-        cached = results.get(key) if key is not None else None
+        cached = await results.get(key) if key is not None else None
         if cached is not None:
             return SearchAnswer(cached, "ok", "hit")
     if body is None:
@@ -82,7 +82,7 @@ async def answer_search(
         )
     content = orjson.dumps(result.response)
     if key is not None and results is not None and result.cacheable:
-        results.put(key, content)
+        await results.put(key, content)
     return SearchAnswer(content, result.status, "miss" if key is not None else "bypass")
 
 
