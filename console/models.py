@@ -104,6 +104,9 @@ class SearchResult:
     depth: int | None = None  # partial: how many of the top hits the model scored
     removed: list[RemovedHit] = field(default_factory=list)
     model: str | None = None
+    detail: str | None = None  # the sidecar's own sentence on why it skipped
+    # Explain-only facts, e.g. `instruction_ignored`, `query_scored_as`, `query_unread`.
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,13 @@ def _removed(raw: Any) -> list[RemovedHit]:
     return removed
 
 
+# The rerank block's fields the preview shows in their own places; any other plain value is a
+# note (instruction ignored, part of the query not read...) shown under the banner.
+_RERANK_FIELDS = frozenset(
+    {"status", "reason", "detail", "depth", "timings_ms", "cache_hits", "model", "removed"}
+)
+
+
 def parse_search(body: dict[str, Any]) -> SearchResult:
     hits = []
     for raw in body.get("hits", {}).get("hits", []):
@@ -226,6 +236,11 @@ def parse_search(body: dict[str, Any]) -> SearchResult:
     }
     cache_hits = rerank.get("cache_hits")
     depth = rerank.get("depth")
+    notes = {
+        str(key): str(value)
+        for key, value in rerank.items()
+        if key not in _RERANK_FIELDS and isinstance(value, str | int | float) and value != ""
+    }
     return SearchResult(
         hits=hits,
         status=rerank.get("status"),
@@ -236,4 +251,6 @@ def parse_search(body: dict[str, Any]) -> SearchResult:
         depth=depth if isinstance(depth, int) else None,
         removed=_removed(rerank.get("removed")),
         model=str(rerank["model"]) if rerank.get("model") else None,
+        detail=str(rerank["detail"]) if rerank.get("detail") else None,
+        notes=notes,
     )

@@ -68,6 +68,8 @@ def reason_words(reason: str | None) -> str:
 def banner(result: SearchResult) -> Banner:
     """The status line above the reranked column."""
     why = reason_words(result.reason)
+    if result.detail:
+        why = f"{why} — {result.detail}"
     removed = _removed_note(result)
     if result.status == "ok":
         return Banner("success", f"Reranked: the model put these results in order.{removed}")
@@ -101,6 +103,24 @@ def _removed_note(result: SearchResult) -> str:
     return f" Rules removed {count} {hits} from the reranked results (greyed below)."
 
 
+# Notes the sidecar adds to the rerank block with explain, and how to introduce them.
+_NOTE_LABELS = {
+    "instruction_ignored": "Instruction",
+    "query_scored_as": "The model scored the query as",
+    "query_unread": "Not read",
+}
+
+
+def note_lines(notes: Mapping[str, str]) -> list[str]:
+    """The explain notes, one line each, known ones labelled (`query_scored_as` quoted)."""
+    lines = []
+    for key, value in notes.items():
+        label = _NOTE_LABELS.get(key, key.replace("_", " ").capitalize())
+        text = f"“{value}”" if key == "query_scored_as" else value
+        lines.append(f"{label}: {text}")
+    return lines
+
+
 def removal_words(hit: RemovedHit) -> str:
     """Why a hit is off the page, e.g. `below min_score` or `hidden by rule hide-x`."""
     rule = hit.removed_by
@@ -128,6 +148,7 @@ def score_words(hit: RemovedHit) -> str:
 _CAPABILITY_LABELS = {
     "images": "Images",
     "image": "Images",
+    "query_images": "Query images",
     "scripts": "Scripts it reads",
     "languages": "Languages",
     "instruction": "Instruction",
@@ -146,7 +167,9 @@ def capability_lines(capabilities: Mapping[str, Any]) -> list[str]:
 
 def _capability_value(key: str, value: Any) -> str:
     if key in ("images", "image") and isinstance(value, bool):
-        return "yes, it looks at pictures" if value else "no (text only)"
+        return "yes, it looks at product pictures" if value else "no (text only)"
+    if key == "query_images" and isinstance(value, bool):
+        return "yes" if value else "no (a search with a picture keeps OpenSearch's order)"
     if key in ("instruction", "instructions") and isinstance(value, bool):
         return "followed" if value else "ignored by this model"
     if isinstance(value, bool):

@@ -97,6 +97,8 @@ def _draw_removed(removed: list[RemovedHit]) -> None:
 def _banner(result: SearchResult) -> None:
     said = wording.banner(result)
     {"success": st.success, "info": st.info, "warning": st.warning}[said.tone](said.text)
+    for line in wording.note_lines(result.notes):
+        st.caption(line)
     if st.toggle("Show timings", key="search.timings"):
         st.caption(_timings(result))
 

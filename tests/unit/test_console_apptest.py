@@ -179,7 +179,14 @@ def test_an_unknown_url_falls_back_to_the_overview(
     assert at.header[0].value == "Lychee rerank console" and not_found == ["no-such-page"]
 
 
-CAPABILITIES = {"images": False, "scripts": ["Latin"], "instruction": False}
+# As `/readyz` publishes them for MiniLM.
+CAPABILITIES = {
+    "images": False,
+    "query_images": False,
+    "scripts": ["Latin"],
+    "languages": ["English"],
+    "instruction": False,
+}
 
 
 def test_capabilities_in_the_sidebar_and_overview(sidecar: FakeSidecar) -> None:
@@ -187,12 +194,35 @@ def test_capabilities_in_the_sidebar_and_overview(sidecar: FakeSidecar) -> None:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
     expected = [
         "Images: no (text only)",
+        "Query images: no (a search with a picture keeps OpenSearch's order)",
         "Scripts it reads: Latin",
+        "Languages: English",
         "Instruction: ignored by this model",
     ]
     assert at.sidebar.caption[1].value == "  \n".join(expected)
     assert [m.value for m in at.main.markdown if m.value.startswith("- ")] == [
         f"- {line}" for line in expected
+    ]
+
+
+def test_capabilities_of_a_multilingual_image_backend() -> None:
+    from console.wording import capability_lines
+
+    published = {
+        "images": True,
+        "query_images": True,
+        "scripts": "all",
+        "languages": "multilingual",
+        "instruction": True,
+        "max_pixels": 1003520,
+    }
+    assert capability_lines(published) == [
+        "Images: yes, it looks at product pictures",
+        "Query images: yes",
+        "Scripts it reads: all",
+        "Languages: multilingual",
+        "Instruction: followed",
+        "Max pixels: 1003520",
     ]
 
 
@@ -518,6 +548,35 @@ def test_search_banner_says_what_happened_and_why(
     assert expected in banners[0].value
     # Unscored hits show OpenSearch's score, not a band.
     assert not [m for m in at.markdown if "band (final score)" in m.value]
+
+
+def test_search_skip_detail_and_explain_notes(sidecar: FakeSidecar) -> None:
+    rerank = {
+        "status": "skipped",
+        "reason": "unreadable_script",
+        "detail": "the query is mostly in Han script; minilm reads Latin only",
+        "instruction_ignored": "minilm does not read instructions; it had no effect",
+        "timings_ms": {"retrieve": 4.0},
+    }
+    at = _search(sidecar, _with_rerank(**rerank))
+    assert at.info[0].value.endswith(
+        "Why: the query is written in a script this model cannot read — the query is mostly "
+        "in Han script; minilm reads Latin only."
+    )
+    captions = [c.value for c in at.caption]
+    assert "Instruction: minilm does not read instructions; it had no effect" in captions
+
+
+def test_search_mixed_query_says_what_was_scored(sidecar: FakeSidecar) -> None:
+    rerank = {
+        "status": "ok",
+        "query_scored_as": "denim jacket",
+        "query_unread": "minilm reads Latin only; the rest of the query was not scored",
+    }
+    at = _search(sidecar, _with_rerank(**rerank))
+    captions = [c.value for c in at.caption]
+    assert "The model scored the query as: “denim jacket”" in captions
+    assert "Not read: minilm reads Latin only; the rest of the query was not scored" in captions
 
 
 def test_search_response_without_rerank_block(sidecar: FakeSidecar) -> None:
