@@ -111,14 +111,17 @@ _NOTE_LABELS = {
 }
 
 
+def _labelled(key: str, labels: Mapping[str, str], text: str) -> str:
+    """`Label: text`; a key without a label (a newer sidecar's) is shown as words."""
+    return f"{labels.get(key) or key.replace('_', ' ').capitalize()}: {text}"
+
+
 def note_lines(notes: Mapping[str, str]) -> list[str]:
     """The explain notes, one line each, known ones labelled (`query_scored_as` quoted)."""
-    lines = []
-    for key, value in notes.items():
-        label = _NOTE_LABELS.get(key, key.replace("_", " ").capitalize())
-        text = f"“{value}”" if key == "query_scored_as" else value
-        lines.append(f"{label}: {text}")
-    return lines
+    return [
+        _labelled(key, _NOTE_LABELS, f"“{value}”" if key == "query_scored_as" else value)
+        for key, value in notes.items()
+    ]
 
 
 def removal_words(hit: RemovedHit) -> str:
@@ -147,30 +150,27 @@ def score_words(hit: RemovedHit) -> str:
 # as they come, so a newer sidecar's capability is never hidden.
 _CAPABILITY_LABELS = {
     "images": "Images",
-    "image": "Images",
     "query_images": "Query images",
     "scripts": "Scripts it reads",
     "languages": "Languages",
     "instruction": "Instruction",
-    "instructions": "Instruction",
 }
 
 
 def capability_lines(capabilities: Mapping[str, Any]) -> list[str]:
     """One line per capability, e.g. `Images: no (text only)`."""
-    lines = []
-    for key, value in capabilities.items():
-        label = _CAPABILITY_LABELS.get(key, key.replace("_", " ").capitalize())
-        lines.append(f"{label}: {_capability_value(key, value)}")
-    return lines
+    return [
+        _labelled(key, _CAPABILITY_LABELS, _capability_value(key, value))
+        for key, value in capabilities.items()
+    ]
 
 
 def _capability_value(key: str, value: Any) -> str:
-    if key in ("images", "image") and isinstance(value, bool):
+    if key == "images" and isinstance(value, bool):
         return "yes, it looks at product pictures" if value else "no (text only)"
     if key == "query_images" and isinstance(value, bool):
         return "yes" if value else "no (a search with a picture keeps OpenSearch's order)"
-    if key in ("instruction", "instructions") and isinstance(value, bool):
+    if key == "instruction" and isinstance(value, bool):
         return "followed" if value else "ignored by this model"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -183,9 +183,4 @@ def _capability_value(key: str, value: Any) -> str:
 
 def instruction_ignored(capabilities: Mapping[str, Any] | None) -> bool:
     """True when the backend says it ignores the instruction."""
-    if not capabilities:
-        return False
-    value = capabilities.get("instruction", capabilities.get("instructions"))
-    if isinstance(value, Mapping):
-        value = value.get("supported", value.get("followed"))
-    return value is False
+    return capabilities is not None and capabilities.get("instruction") is False
