@@ -62,6 +62,7 @@ class RerankExplain:
     cached: bool
     image_error: str | None = None
     beyond_window: bool = False  # below the rerank window (or the scored depth): BM25 order
+    final_score: float | None = None  # when the sidecar reports it apart from `_score`
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ def _explain(raw: Any) -> RerankExplain | None:
         cached=bool(raw.get("cached")),
         image_error=str(raw["image_error"]) if raw.get("image_error") else None,
         beyond_window=bool(raw.get("beyond_window")),
+        final_score=_float(raw.get("final_score")),
     )
 
 

@@ -64,7 +64,7 @@ cat <<MSG
 lychee-rerank-sidecar is up in $(( $(date +%s) - t0 )) s (model: $LYCHEE_ENGINE__MODEL)
   OpenSearch        http://127.0.0.1:$OPENSEARCH_PORT   (sample catalog in index "products")
   Sidecar (proxy)   $SIDECAR_URL     (point your OpenSearch client here)
-  Console           http://127.0.0.1:$CONSOLE_PORT
+  Console           http://127.0.0.1:$CONSOLE_PORT   (search preview: /search?q=denim+jacket)
   Try: curl -s "$SIDECAR_URL/products/_search" -H 'content-type: application/json' \\
          -d '{"query":{"match":{"title":"retro denim jacket"}},"size":5,"ext":{"rerank":{"explain":true}}}'
 Logs in $RUN_DIR/. Ctrl-C or 'make stop' stops everything.

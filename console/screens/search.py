@@ -41,18 +41,30 @@ def _movement(hit: Hit, before: dict[str, int], rank: int) -> str:
 
 
 def _score_line(hit: Hit) -> str:
-    """Scores of a reranked hit; the band says it comes from the final score (the model score
-    after blend and boosts), which is also `_score`."""
+    """Scores of a reranked hit. The band is the rules' band of the final score (the model
+    score after blend and boosts), and says so. `_score` is that final score, except where
+    the sidecar adjusts what it shows (a pinned hit is clamped between its neighbours, so
+    scores never rise down the page): then the final score is shown beside it."""
     explain = hit.explain
     score = f"{hit.score:.3f}" if hit.score is not None else "–"
     if explain is None:
         return f"score {score}"
+    original = (
+        f" (OpenSearch score {explain.original_score:.3f})"
+        if explain.original_score is not None
+        else ""
+    )
     if explain.beyond_window:
-        return f"OpenSearch score {score} · below the reranked top results: OpenSearch's order"
+        return f"score {score} · below the reranked top results, in OpenSearch's order{original}"
     if explain.model_score is None:  # degraded or skipped
-        return f"OpenSearch score {score} · not scored by the model"
+        return f"score {score} · not scored by the model{original}"
     band = views.band_markdown(explain.band or "")
-    return f"final score {score} · model {explain.model_score:.3f} · {band} band (final score)"
+    final = explain.final_score
+    if final is not None and hit.score is not None and abs(final - hit.score) >= 0.0005:
+        scores = f"score {score} · final score {final:.3f}"
+    else:
+        scores = f"final score {score}"
+    return f"{scores} · model {explain.model_score:.3f} · {band} band (final score)"
 
 
 def _draw_hit(client: SidecarClient, hit: Hit, rank: int, note: str, reranked: bool) -> None:

@@ -579,6 +579,34 @@ def test_search_mixed_query_says_what_was_scored(sidecar: FakeSidecar) -> None:
     assert "Not read: minilm reads Latin only; the rest of the query was not scored" in captions
 
 
+def test_search_pinned_and_beyond_window_hits_name_their_scores(sidecar: FakeSidecar) -> None:
+    def reply_with(request: httpx.Request) -> httpx.Response:
+        body = json.loads(_search_reply(request).content)
+        if "rerank" in body:
+            pinned, deep = body["hits"]["hits"]
+            # A pinned hit shows a clamped score; its band comes from its own final score.
+            pinned.update(_score=0.95)
+            pinned["_rerank"].update(final_score=0.331, band="weak", rules_fired=["pin-x"])
+            deep.update(_score=0.12)
+            deep["_rerank"] = {
+                "model_score": None,
+                "original_score": 3.5,
+                "beyond_window": True,
+                "rules_fired": [],
+            }
+        return httpx.Response(200, json=body)
+
+    at = _search(sidecar, reply_with)
+    text = [m.value for m in at.markdown]
+    assert (
+        "score 0.950 · final score 0.331 · model 0.910 · :red[**weak**] band (final score)" in text
+    )
+    assert (
+        "score 0.120 · below the reranked top results, in OpenSearch's order "
+        "(OpenSearch score 3.500)" in text
+    )
+
+
 def test_search_response_without_rerank_block(sidecar: FakeSidecar) -> None:
     def plain(request: httpx.Request) -> httpx.Response:
         body = json.loads(_search_reply(request).content)
