@@ -25,7 +25,13 @@ from sidecar.image_input import ImageResolver, is_url
 from sidecar.metrics import Metrics, StageTimer
 from sidecar.normalize import normalize_query
 from sidecar.query_extract import SearchRequest, parse_search_request
-from sidecar.response_shape import HitOutcome, RerankReport, shape_response, skipped_response
+from sidecar.response_shape import (
+    HitOutcome,
+    RerankReport,
+    RerankStatus,
+    shape_response,
+    skipped_response,
+)
 from sidecar.rules import RulesStore, apply_rules
 from sidecar.rules.types import RankedHit
 from sidecar.settings import IndexConfig, Settings
@@ -38,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     response: dict[str, Any]
-    status: str  # ok | degraded | skipped
+    status: str  # ok | partial | degraded | skipped
     cacheable: bool = False  # the same request may get this response again (result cache)
 
 
@@ -97,11 +103,15 @@ class SearchPipeline:
             scores = WindowScores.unscored(len(top), "query_image_error")
         else:
             scores = await self._score_window(query, top, index, timer)
+        report_of = scores
+        if scores.depth is not None:  # partial: rerank [0, depth), OpenSearch's order below
+            top, rest = top[: scores.depth], top[scores.depth :] + rest
+            scores = scores.prefix(scores.depth)
         with timer.stage("rules"):
             ranked = self._apply_rules(top, scores, query_text, index)
         with timer.stage("shape"):
             outcomes = ranked + [_beyond_window(hit) for hit in rest]
-            report = self._report(scores, timer)
+            report = self._report(report_of, timer)
             report.query_image_error = query_image_error
             response = shape_response(
                 upstream, outcomes, request.from_, request.size, report, request.options.explain
@@ -147,6 +157,7 @@ class SearchPipeline:
                 merged.cached[i] = part.cached[j]
                 merged.image_errors[i] = part.image_errors[j]
             merged.degraded_reason = merged.degraded_reason or part.degraded_reason
+        merged.settle(merged.degraded_reason)
         return merged
 
     async def _score_group(
@@ -255,10 +266,12 @@ class SearchPipeline:
         return outcomes
 
     def _report(self, scores: WindowScores, timer: StageTimer) -> RerankReport:
+        status: RerankStatus = "partial" if scores.depth is not None else "ok"
         return RerankReport(
-            status="degraded" if scores.degraded_reason else "ok",
+            status="degraded" if scores.degraded_reason and status == "ok" else status,
             model=self._window_scorer.model_id,
             reason=scores.degraded_reason,
+            depth=scores.depth,
             cache_hits=scores.cache_hits,
             timings_ms=timer.timings_ms,
         )

@@ -114,6 +114,13 @@ class LimitSettings(BaseModel):
     max_query_chars: int = 1000
     max_window: int = 1000
     max_inflight: int = 64
+    # _msearch: searches run at once (a larger max_concurrent_searches is lowered to it)
+    # and the rerank window pairs one request may ask for in all (past it: 400).
+    max_msearch_concurrency: int = Field(default=8, ge=1)
+    max_msearch_window_pairs: int = Field(default=10_000, ge=1)
+    # Searches nested deeper than this are passed to OpenSearch untouched (not reranked):
+    # the sidecar's JSON encoder stops at 254 levels and an _msearch answer adds two.
+    max_json_depth: int = Field(default=200, ge=8, le=250)
 
 
 class Settings(BaseSettings):
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     rules_path: str | None = None
     api_key: str | None = None
     model_deadline_ms: int = 2000
+    # A window's misses are scored in order, this many per model call: the depth reached by
+    # the deadline is reranked (`partial`) instead of nothing (sidecar/ordered_scoring.py).
+    model_chunk_docs: int = Field(default=8, ge=1)
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
     default_instruction: str = DEFAULT_INSTRUCTION

@@ -10,11 +10,15 @@ TTL ends; catalogs normally publish a changed image under a new URL, so we accep
 score computed while an image failed for a transient reason (timeout, HTTP error) is not
 cached, so the next request tries the image again.
 
-The model runs only for the misses, under the request's deadline and the circuit
-breaker. A timeout, an engine error or an open breaker leaves those scores unknown and
-marks the window degraded: the caller keeps OpenSearch's order (DESIGN §5). A call that
-missed the deadline is not cancelled but left to finish in the background (bounded, see
-sidecar/background_scoring.py) and fills the cache, so a slow model still warms it.
+The model runs only for the misses, in window order and a chunk at a time (see
+sidecar/ordered_scoring.py), under the request's deadline and the circuit breaker. When the
+deadline or a full queue stops it early, the window is scored to the depth reached: hits
+[0, depth) have scores (cached or fresh), the rest keeps OpenSearch's order (`partial`).
+Nothing scored at the top (an engine error, an open breaker, no chunk done in time) marks
+the window degraded: the caller keeps OpenSearch's order (DESIGN §5). Chunks still running
+at the deadline are not cancelled but left to finish in the background (bounded, see
+sidecar/background_scoring.py) and fill the cache, so a slow model still warms it. Only
+engine faults count against the breaker, never an input the backend cannot take nor load.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ import orjson
 
 from connectors.hydrate import get_field
 from connectors.score_cache import ScoreCache, document_cache_key, query_key_prefix
-from lychee_engine.errors import EngineError, Overloaded
 from lychee_engine.types import Document, Query, Scorer
 from sidecar.background_scoring import BackgroundCompletions
 from sidecar.breaker import CircuitBreaker
 from sidecar.metrics import Metrics, StageTimer
+from sidecar.ordered_scoring import OrderedOutcome, Verdict, score_in_order
 
 log = logging.getLogger(__name__)
 # Bump when the hit -> document mapping changes meaning, so old cache entries stop matching.
@@ -42,6 +46,8 @@ HYDRATION_VERSION = "1"
 
 
 TRANSIENT_IMAGE_ERRORS = ("failed", "timeout")
+# Documents per model call when scoring a window in order (the depth's granularity).
+DEFAULT_CHUNK = 8
 # How long a call that missed its deadline may keep running in the background.
 LATE_SCORING_MAX_S = 120.0
 
@@ -84,6 +90,18 @@ class WindowScores:
     def cache_hits(self) -> int:
         return sum(self.cached)
 
+    def settle(self, reason: str | None) -> None:
+        """Depth and reason from the scored prefix: all of it (ok), part (partial: the
+        reason scoring stopped), none (degraded). Known scores below the depth stay unused."""
+        n = len(self.scores)
+        depth = next((i for i, v in enumerate(self.scores) if v is None), n)
+        self.degraded_reason = None if depth == n else (reason or "unscored")
+        self.depth = depth if 0 < depth < n else None
+
+    def prefix(self, depth: int) -> WindowScores:
+        """The scores of hits [0, depth), all known: a whole window of that size."""
+        return WindowScores(self.scores[:depth], self.cached[:depth], self.image_errors[:depth])
+
     @classmethod
     def unscored(cls, n: int, reason: str) -> WindowScores:
         return cls([None] * n, [False] * n, [None] * n, reason)
@@ -109,10 +127,12 @@ class WindowScorer:
         metrics: Metrics,
         key_salt: str = "",
         late_limit: int = 0,
+        chunk: int = DEFAULT_CHUNK,
     ) -> None:
         """`key_salt` joins every document key: settings that change the document the model
         reads from the same fields (the text cap) belong in it. Up to `late_limit` calls
-        that missed the deadline finish in the background and fill the cache (0: cancel)."""
+        that missed the deadline finish in the background and fill the cache (0: cancel).
+        Misses are scored `chunk` documents per model call, in window order."""
         self._scorer = scorer
         self._cache = cache
         self._breaker = breaker
@@ -120,6 +140,7 @@ class WindowScorer:
         self._prompt_version = prompt_version
         self._metrics = metrics
         self._key_salt = key_salt
+        self._chunk = max(1, chunk)
         self._late = BackgroundCompletions(late_limit, max(LATE_SCORING_MAX_S, deadline_s))
 
     async def score(
@@ -153,11 +174,10 @@ class WindowScorer:
         self._metrics.image_errors.inc(sum(1 for d in hydrated if d.image_error))
         miss_keys = [keys[i] for i in misses]
         with timer.stage("score"):
-            fresh, result.degraded_reason = await self._score_misses(query, hydrated, miss_keys)
-        if fresh is None:
-            return result
+            fresh, reason = await self._score_misses(query, hydrated, miss_keys)
         for i, value in zip(misses, fresh, strict=True):
             result.scores[i] = value
+        result.settle(reason)
         with timer.stage("cache_set"):
             await self._cache_set(_cacheable(miss_keys, fresh, hydrated))
         return result
@@ -173,38 +193,44 @@ class WindowScorer:
 
     async def _score_misses(
         self, query: ScoringQuery, hydrated: Sequence[HydratedLike], keys: list[str]
-    ) -> tuple[list[float | None] | None, str | None]:
-        """Scores for the misses, or None and why not. A hit with nothing to read scores 0."""
+    ) -> tuple[list[float | None], str | None]:
+        """Scores for the misses in order, as deep as deadline and queue allow (None past
+        that), and why scoring stopped early (None: all scored). A hit with nothing to read
+        scores 0."""
         positions = [i for i, d in enumerate(hydrated) if d.scorable]
         documents = [hydrated[i].document for i in positions]
         self._metrics.scored_pairs.observe(len(documents))
+        unscored: list[float | None] = [None] * len(hydrated)
         if not documents:
             return [0.0] * len(hydrated), None
         if not self._breaker.allow():
-            return None, "breaker_open"
-        scoring = asyncio.ensure_future(
-            self._scorer.score(query.query, documents, query.instruction)
-        )
+            return unscored, "breaker_open"
         try:
-            done, _ = await asyncio.wait({scoring}, timeout=self._deadline_s)
-            if not done:
-                self._breaker.record_failure()
-                self._finish_late(scoring, positions, keys, hydrated)
-                return None, "timeout"
-            values = scoring.result()
-        except Overloaded:
-            self._breaker.abandon()  # a full queue is load, not a broken model
-            return None, "overloaded"
-        except EngineError as exc:
-            self._breaker.record_failure()
-            log.warning("model failed, serving OpenSearch order: %r", exc)
-            return None, "engine_error"
+            outcome = await score_in_order(
+                self._scorer,
+                query.query,
+                documents,
+                query.instruction,
+                self._chunk,
+                self._deadline_s,
+            )
         except asyncio.CancelledError:
-            scoring.cancel()  # the request is gone: nobody waits for these scores
-            self._breaker.abandon()
+            self._breaker.abandon()  # the client went away: no verdict on the model
             raise
-        self._breaker.record_success()
-        return _placed(positions, values, len(hydrated)), None
+        self._record(outcome)
+        for part, running in outcome.late:
+            self._finish_late(running, [positions[i] for i in part], keys, hydrated)
+        return _placed_prefix(positions, outcome, len(hydrated)), outcome.stopped
+
+    def _record(self, outcome: OrderedOutcome) -> None:
+        """Tell the breaker what the call says about the engine (faults only count)."""
+        if outcome.verdict is Verdict.HEALTHY:
+            self._breaker.record_success()
+        elif outcome.verdict is Verdict.FAULT:
+            self._breaker.record_failure()
+            log.warning("model failed, serving OpenSearch order: %s", outcome.stopped)
+        else:
+            self._breaker.abandon()
 
     def _finish_late(
         self,
@@ -213,11 +239,16 @@ class WindowScorer:
         keys: list[str],
         hydrated: Sequence[HydratedLike],
     ) -> None:
-        """Cache what a call past the deadline computes, if the bound lets it run on."""
+        """Cache what a chunk past the deadline computes, if the bound lets it run on."""
 
         async def fill_cache(values: list[float]) -> None:
-            scores = _placed(positions, values, len(hydrated))
-            await self._cache_set(_cacheable(keys, scores, hydrated))
+            await self._cache_set(
+                {
+                    keys[i]: float(value)
+                    for i, value in zip(positions, values, strict=True)
+                    if not _transient(hydrated[i].image_error)
+                }
+            )
 
         if not self._late.adopt(scoring, fill_cache):
             log.info("late scoring bound reached, a deadline-missing call was cancelled")
@@ -260,11 +291,12 @@ class WindowScorer:
             log.warning("score cache write failed: %r", exc)
 
 
-def _placed(positions: list[int], values: Sequence[float], n: int) -> list[float | None]:
-    """`values` at their `positions` among `n` misses; the unscorable ones score 0."""
+def _placed_prefix(positions: list[int], outcome: OrderedOutcome, n: int) -> list[float | None]:
+    """The outcome's scores (None past its depth) at their `positions` among `n` misses;
+    the unscorable misses score 0."""
     scores: list[float | None] = [0.0] * n
-    for position, value in zip(positions, values, strict=True):
-        scores[position] = float(value)
+    for position, value in zip(positions, outcome.scores, strict=True):
+        scores[position] = value
     return scores
 
 

@@ -29,9 +29,12 @@ from sidecar.api.search_common import (
     parse_json_object,
     read_body,
 )
-from sidecar.errors import InvalidRequest, to_sidecar_error
+from sidecar.errors import InvalidRequest, SidecarError, to_sidecar_error
 from sidecar.filter_path import compile_filter_path
+from sidecar.json_depth import check_answer_depth, too_deep
+from sidecar.query_extract import parse_search_request
 from sidecar.services import Services
+from sidecar.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["search"])
@@ -79,6 +82,7 @@ class SearchItem:
     index: str
     body: dict[str, Any] | None
     params: dict[str, str]
+    raw: bytes = b""  # the body line as sent: the result-cache key, and what deep searches send
 
 
 async def msearch(request: Request, services: ServicesDep) -> Response:
@@ -106,12 +110,16 @@ async def _msearch(default_index: str, request: Request, services: Services) -> 
     started = time.perf_counter()
     _check_media_type(request.headers.get("content-type"))
     url_params = dict(request.query_params)
-    concurrency = _concurrency(url_params.get("max_concurrent_searches"))
+    limits = services.settings.limits
+    # At most that many at once: fewer still honours the client's maximum.
+    asked = _concurrency(url_params.get("max_concurrent_searches"))
+    concurrency = min(asked, limits.max_msearch_concurrency)
     raw = await read_body(request, services.settings.limits.max_body_bytes)
     defaults = {k: v for k, v in url_params.items() if k not in MSEARCH_ONLY_PARAMS}
     spec = url_params.get("filter_path")
     path_filter = compile_filter_path(spec) if spec else None  # a bad spec fails early
     items = parse_msearch(raw, default_index, defaults)
+    _check_window_pairs(services.settings, items)
     responses = await _run_all(services, items, forwarded_headers(request), concurrency)
     took = int((time.perf_counter() - started) * 1000)
     answer: dict[str, Any] = {"took": took, "responses": responses}
@@ -149,7 +157,7 @@ def parse_msearch(raw: bytes, default_index: str, defaults: dict[str, str]) -> l
             raise InvalidRequest(
                 f"line {body_no} is blank; every search needs a body line ({{}} matches all)"
             )
-        items.append(_item(header, body, header_no, default_index, defaults))
+        items.append(_item(header, body, header_no, default_index, defaults, body_line))
     return items
 
 
@@ -159,6 +167,7 @@ def _item(
     line_no: int,
     default_index: str,
     defaults: dict[str, str],
+    raw: bytes = b"",
 ) -> SearchItem:
     index = default_index
     params = dict(defaults)
@@ -175,7 +184,7 @@ def _item(
             index = text
         else:
             params[name] = text
-    return SearchItem(index, body, params)
+    return SearchItem(index, body, params, raw)
 
 
 def _param_text(value: Any, key: str, line_no: int) -> str:
@@ -189,6 +198,41 @@ def _param_text(value: Any, key: str, line_no: int) -> str:
     raise InvalidRequest(
         f"line {line_no}: [{key}] must be a string, a number, a boolean or a list of strings"
     )
+
+
+def _compact(item: SearchItem) -> bytes:
+    """Compact bytes for the result-cache key, as `_search` clients send them (a repeated
+    item hits, and shares entries with single searches); the line as sent when too deep."""
+    try:
+        return orjson.dumps(item.body)
+    except orjson.JSONEncodeError:
+        return item.raw
+
+
+def _check_window_pairs(settings: Settings, items: list[SearchItem]) -> None:
+    """One request may not ask the model for more than `max_msearch_window_pairs` pairs."""
+    limit = settings.limits.max_msearch_window_pairs
+    total = sum(_window_pairs(settings, item) for item in items)
+    if total > limit:
+        raise InvalidRequest(
+            f"the msearch asks to rerank {total} hits in all (the sum of its searches' "
+            f"windows); limits.max_msearch_window_pairs is {limit}: send fewer searches "
+            "or a smaller ext.rerank.window"
+        )
+
+
+def _window_pairs(settings: Settings, item: SearchItem) -> int:
+    """The hits the model may score for one search: its window, 0 when it passes through."""
+    if item.body is None or too_deep(item.body, settings.limits.max_json_depth):
+        return 0
+    try:
+        request = parse_search_request(item.body, item.params)
+    except SidecarError:
+        return 0  # answered as its own error item
+    config = settings.index(item.index)
+    if request.skip_reason is not None or not config.rerank:
+        return 0
+    return min(request.options.window or config.window, settings.limits.max_window)
 
 
 def _check_media_type(content_type: str | None) -> None:
@@ -229,10 +273,12 @@ async def _run_one(
     services: Services, item: SearchItem, headers: Mapping[str, str]
 ) -> dict[str, Any]:
     """One search's response item; its failure is its own item, never the whole answer's."""
+    limit = services.settings.limits.max_json_depth
     try:
-        # Compact bytes for the result-cache key (a repeated item hits); already parsed.
-        raw = orjson.dumps(item.body)
+        raw = _compact(item)
         answer = await answer_search(services, item.index, raw, item.params, headers, item.body)
+        response: dict[str, Any] = orjson.loads(answer.content)
+        check_answer_depth(response, limit - 2)  # the multi-search answer adds two levels
     except UpstreamError as exc:
         return {**exc.body, "status": exc.status}  # OpenSearch's own error, as it sent it
     except Exception as exc:
@@ -240,5 +286,4 @@ async def _run_one(
         if err.status_code >= 500:
             log.warning("msearch search on %r failed: %s", item.index, err.reason, exc_info=exc)
         return opensearch_error_body(err.status_code, err.error_type, err.reason)
-    response: dict[str, Any] = orjson.loads(answer.content)
     return {**response, "status": 200}

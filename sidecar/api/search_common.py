@@ -13,9 +13,11 @@ import orjson
 from fastapi import Request
 
 from sidecar.errors import InvalidRequest, PayloadTooLarge
+from sidecar.json_depth import search_untouched, too_deep
 from sidecar.services import Services
 
 FORWARDED_HEADERS = frozenset({"authorization", "x-opaque-id"})
+MAX_PARSE_DEPTH = 1024  # orjson's; OpenSearch itself refuses past 1,000 levels
 
 
 def forwarded_headers(request: Request) -> dict[str, str]:
@@ -41,6 +43,8 @@ def parse_json_object(raw: bytes, what: str = "the request body") -> dict[str, A
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg:
+            raise InvalidRequest(f"{what} is nested deeper than {MAX_PARSE_DEPTH} levels") from None
         raise InvalidRequest(f"{what} is not valid JSON: {exc.msg}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"{what} must be a JSON object")
@@ -75,6 +79,10 @@ async def answer_search(
             return SearchAnswer(cached, "ok", "hit")
     if body is None:
         body = parse_json_object(raw)
+    if body is not None and too_deep(body, services.settings.limits.max_json_depth):
+        # Deeper than the sidecar can process: OpenSearch answers it as sent, unreranked.
+        content = await search_untouched(services.upstream, index, raw, params, headers)
+        return SearchAnswer(content, "skipped", "bypass")
     # Past the in-flight bound the search still answers, in OpenSearch's order (fail open).
     with services.limiter.slot() as acquired:
         result = await services.pipeline.run(

@@ -67,7 +67,7 @@ def _pipeline(
     # A high failure count: the breaker must not be what stops the second search.
     breaker = CircuitBreaker(100, 30.0)
     window_scorer = WindowScorer(
-        scorer, cache, breaker, DEADLINE_S, "p1", metrics, late_limit=late_limit
+        scorer, cache, breaker, DEADLINE_S, "p1", metrics, late_limit=late_limit, chunk=1000
     )
     hydrator = Hydrator(FieldMapping(), None, 512)
     pipeline = SearchPipeline(

@@ -136,6 +136,7 @@ def _pipeline(
     rules_path: Path | None = None,
     deadline_ms: int = 1000,
     breaker: CircuitBreaker | None = None,
+    chunk: int = 1000,
 ) -> SearchPipeline:
     settings = Settings(
         default_index=IndexConfig(window=window),
@@ -150,6 +151,7 @@ def _pipeline(
         deadline_ms / 1000,
         "p1",
         metrics,
+        chunk=chunk,  # one model call per window unless a test scores in chunks
     )
     hydrator = Hydrator(FieldMapping(), None, 512)
     return SearchPipeline(
