@@ -33,6 +33,7 @@ export LYCHEE_OPENSEARCH_URL="http://127.0.0.1:$OPENSEARCH_PORT"
 export LYCHEE_CACHE__REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export LYCHEE_IMAGES__LOCAL_ROOT="$PWD/data/catalog"
 export LYCHEE_PORT=$SIDECAR_PORT
+export LYCHEE_HOST=${LYCHEE_HOST:-127.0.0.1}  # 0.0.0.0 to serve other machines
 
 # Embed the catalog into the shared embedding cache before the first search (bi-encoders
 # only; Lychee's image-embedding cache lives in the serving process).

@@ -7,11 +7,21 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OPENSEARCH_PORT="${OPENSEARCH_PORT:-9200}"
-REDIS_PORT="${REDIS_PORT:-6379}"
+# `up` records its ports here; `down` and `status` use them unless the environment names
+# ports itself, so `make stop` finds what `OPENSEARCH_PORT=... make run` started.
+RECORD="$HERE/../.run/services.env"
+if [[ "${1:-}" != up && -f "$RECORD" ]]; then
+    # shellcheck disable=SC1090
+    source <(grep -E '^RECORDED_(OPENSEARCH|REDIS)_PORT=[0-9]+$' "$RECORD")
+fi
+OPENSEARCH_PORT="${OPENSEARCH_PORT:-${RECORDED_OPENSEARCH_PORT:-9200}}"
+REDIS_PORT="${REDIS_PORT:-${RECORDED_REDIS_PORT:-6379}}"
 
 case "${1:-}" in
     up)
+        mkdir -p "$(dirname "$RECORD")"
+        printf 'RECORDED_OPENSEARCH_PORT=%s\nRECORDED_REDIS_PORT=%s\n' \
+            "$OPENSEARCH_PORT" "$REDIS_PORT" >"$RECORD"
         "$HERE/redis.sh" start --port "$REDIS_PORT"
         "$HERE/opensearch.sh" start --port "$OPENSEARCH_PORT"
         ;;
@@ -20,6 +30,7 @@ case "${1:-}" in
         rc=0
         "$HERE/opensearch.sh" stop --port "$OPENSEARCH_PORT" || rc=$?
         "$HERE/redis.sh" stop --port "$REDIS_PORT" || rc=$?
+        [[ "$rc" == 0 ]] && rm -f "$RECORD"
         exit "$rc"
         ;;
     status)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what `make run` started: console, sidecar, then OpenSearch and Redis.
+# Stops what `make run` started: console, sidecar, then OpenSearch and Redis (on the ports
+# `services.sh up` recorded, so no port needs giving again).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 for name in console sidecar; do

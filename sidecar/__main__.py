@@ -1,4 +1,5 @@
-"""`python -m sidecar`: serve the app with uvicorn on LYCHEE_HOST:LYCHEE_PORT;
+"""`python -m sidecar`: serve the app on LYCHEE_HOST:LYCHEE_PORT (127.0.0.1:8080 by default),
+with the server limits of sidecar/http_server.py;
 `python -m sidecar warm --index NAME`: fill the embedding cache (sidecar/warm.py)."""
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ import sys
 import uvicorn
 
 from sidecar.app import create_app
-
-# Load balancers keep idle upstream connections open for 60 s (AWS ALB's default). If we
-# closed first, a request the balancer sends on a connection we are closing gets a 502;
-# outliving its idle timeout leaves the closing to the balancer.
-KEEP_ALIVE_S = 75
+from sidecar.http_server import server_config
+from sidecar.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,16 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     # opensearch-py logs every request at INFO: noise, and a cost on the hot path.
     logging.getLogger("opensearch").setLevel(logging.WARNING)
-    host = os.environ.get("LYCHEE_HOST", "0.0.0.0")
-    port = int(os.environ.get("LYCHEE_PORT", "8080"))
-    uvicorn.run(
-        create_app(),
-        host=host,
-        port=port,
-        proxy_headers=False,
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
+    settings = get_settings()
+    config = server_config(
+        create_app(settings), settings.server, settings.host, settings.port, access_log=False
     )
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

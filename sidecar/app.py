@@ -60,7 +60,11 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.limits.max_body_bytes,
+        max_passthrough_bytes=settings.proxy.max_content_length,
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     models = build_models(settings.limits)
     app.include_router(health.router)

@@ -3,6 +3,9 @@
 - Body size: a declared Content-Length over the cap is refused at once (413, nothing is
   read); a body without one (chunked) is counted as it streams and refused when the count
   passes the cap, so a lying or absent Content-Length cannot get more than the cap in.
+  Two caps: `max_body_bytes` for what the sidecar reads itself (our APIs, `_search`,
+  `_msearch`), `max_passthrough_bytes` for what it only streams to OpenSearch (bytes as
+  sent: a gzip body counts compressed).
 - Our JSON APIs (`/api/*`, `/v1/*`): the body must be UTF-8 JSON. A malformed body is a
   400 naming the problem, instead of a validation error about a missing field.
 
@@ -19,6 +22,8 @@ from sidecar.api.errors import error_response
 from sidecar.errors import InvalidRequest, PayloadTooLarge
 
 JSON_PREFIXES = ("/api/", "/v1/")
+# Routes that read and parse the whole body themselves (sidecar/api/search.py, msearch.py).
+READ_ENDPOINTS = ("/_search", "/_msearch")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -29,26 +34,35 @@ class BodyTooLarge(PayloadTooLarge):
 class BodyLimitMiddleware:
     """Caps request bodies at `max_body_bytes` and checks JSON bodies of our own APIs."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        if max_body_bytes < 1:
-            raise ValueError("max_body_bytes must be >= 1")
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_passthrough_bytes: int | None = None
+    ) -> None:
+        if max_body_bytes < 1 or (max_passthrough_bytes is not None and max_passthrough_bytes < 1):
+            raise ValueError("body limits must be >= 1")
         self._app = app
-        self._limit = max_body_bytes
+        self._read_limit = max_body_bytes
+        self._passthrough_limit = max_passthrough_bytes or max_body_bytes
+
+    def _limit_for(self, path: str) -> int:
+        if path.startswith(JSON_PREFIXES) or path.endswith(READ_ENDPOINTS):
+            return self._read_limit
+        return self._passthrough_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         path: str = scope["path"]
+        limit = self._limit_for(path)
         try:
             declared = _content_length(scope)
         except InvalidRequest as exc:
             await _refuse(scope, receive, send, exc)
             return
-        if declared is not None and declared > self._limit:
-            await _refuse(scope, receive, send, self._too_large())
+        if declared is not None and declared > limit:
+            await _refuse(scope, receive, send, _too_large(limit))
             return
-        counted = self._counting(receive)
+        counted = _counting(receive, limit)
         if scope["method"] in BODY_METHODS and path.startswith(JSON_PREFIXES):
             try:
                 body = await _read_all(counted)
@@ -78,22 +92,24 @@ class BodyLimitMiddleware:
                 scope, receive, send
             )
 
-    def _counting(self, receive: Receive) -> Receive:
-        seen = 0
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self._limit:
-                    raise self._too_large()
-            return message
+def _counting(receive: Receive, limit: int) -> Receive:
+    seen = 0
 
-        return counting_receive
+    async def counting_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
 
-    def _too_large(self) -> BodyTooLarge:
-        return BodyTooLarge(f"the request body is larger than {self._limit} bytes")
+    return counting_receive
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"the request body is larger than {limit} bytes")
 
 
 def _content_length(scope: Scope) -> int | None:

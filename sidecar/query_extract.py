@@ -4,14 +4,18 @@ The query text comes from `ext.rerank.query_text` when given, else from the rele
 clauses of the query (match, match_phrase, multi_match, query_string,
 simple_query_string, and bool must/should recursively), else from the `q` URL parameter.
 Some requests must reach OpenSearch untouched: a sort other than `_score`, scroll,
-search_after, size=0, or reranking switched off.
+search_after, size=0, or reranking switched off. Some need OpenSearch's answer byte for byte
+(`verbatim_reason`): another response format, `stored_fields`, `collapse`, `explain`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+import orjson
 
 from sidecar.errors import InvalidRequest
 
@@ -192,6 +196,50 @@ def _paging_value(params: dict[str, str], body: dict[str, Any], key: str, defaul
     return value
 
 
+# Markers of body keys that make a search verbatim: a byte scan spares parsing the rest.
+_VERBATIM_BODY_KEYS = ("stored_fields", "collapse", "explain")
+
+
+def request_verbatim_reason(params: Mapping[str, str], content_type: str | None) -> str | None:
+    """Why a search must pass through untouched, judged from its URL and headers alone:
+    an answer format other than JSON (`format=yaml|cbor|smile`), a body that is not JSON,
+    or URL options whose hits a rerank would not reproduce."""
+    answer_format = params.get("format")
+    if answer_format is not None and answer_format.lower() != "json":
+        return "format"
+    if content_type and "json" not in content_type.lower():
+        return "content_type"  # application/cbor, application/smile, application/yaml
+    if "stored_fields" in params:
+        return "stored_fields"
+    if params.get("explain", "false").lower() != "false":
+        return "explain"
+    return None
+
+
+def body_verbatim_reason(raw: bytes) -> str | None:
+    """Why a search must pass through untouched, judged from its raw JSON body:
+    `stored_fields` (hits without `_source` cannot be hydrated), `collapse` (a rerank window
+    of collapsed groups), `explain` (OpenSearch's explanation of its own order). Parsed only
+    when one of those words occurs in it; an unparsable body is left to the route."""
+    if not any(key.encode() in raw for key in _VERBATIM_BODY_KEYS):
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return _body_verbatim(body) if isinstance(body, dict) else None
+
+
+def _body_verbatim(body: dict[str, Any]) -> str | None:
+    if body.get("stored_fields") is not None:
+        return "stored_fields"
+    if body.get("collapse") is not None:
+        return "collapse"
+    if body.get("explain") is True:
+        return "explain"
+    return None
+
+
 def _skip_reason(
     body: dict[str, Any],
     params: dict[str, str],
@@ -201,6 +249,9 @@ def _skip_reason(
 ) -> str | None:
     if not options.enabled:
         return "disabled"
+    verbatim = request_verbatim_reason(params, None) or _body_verbatim(body)
+    if verbatim is not None:  # through the pipeline (e.g. one _msearch item): not reranked
+        return verbatim
     if "scroll" in params:
         return "scroll"
     if body.get("search_after") is not None:

@@ -9,6 +9,9 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from sidecar.http_server import server_config
+from sidecar.settings import ServerSettings
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -22,8 +25,11 @@ class ServerThread:
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
         self.port = port or free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        # The product's own server limits (from the app's settings when it has them).
+        settings = getattr(app.state, "settings", None)
+        limits = settings.server if settings is not None else ServerSettings()
+        config = server_config(
+            app, limits, "127.0.0.1", self.port, log_level="warning", lifespan="on"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sidecar", daemon=True)

@@ -94,8 +94,13 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         search = _own(closers, OpenSearchSearch(url, timeout))
     upstream = httpx.AsyncClient(
         base_url=settings.opensearch_url,
-        timeout=httpx.Timeout(settings.opensearch_timeout_s, connect=5.0),
-        transport=given.upstream_transport or aiohttp_transport(),
+        timeout=httpx.Timeout(
+            settings.opensearch_timeout_s,
+            connect=settings.proxy.connect_timeout_s,
+            pool=settings.proxy.pool_timeout_s,
+        ),
+        transport=given.upstream_transport
+        or aiohttp_transport(settings.proxy.pool_size, settings.proxy.keepalive_s),
         follow_redirects=False,
     )
     closers.append(upstream.aclose)

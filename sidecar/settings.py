@@ -123,11 +123,57 @@ class LimitSettings(BaseModel):
     max_json_depth: int = Field(default=200, ge=8, le=250)
 
 
+class ServerSettings(BaseModel):
+    """Limits of the HTTP server itself (sidecar/http_server.py): what one slow or hostile
+    client may hold. Env vars: LYCHEE_SERVER__MAX_HEADER_BYTES and so on."""
+
+    # Request line plus all headers. OpenSearch's own http.max_header_size is 16 KB: a
+    # request the sidecar lets through can never trip it (a tripped node ignores the
+    # connection afterwards instead of closing it).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)  # whole head, from the first byte
+    body_idle_timeout_s: float = Field(default=15.0, gt=0)  # silence while a body is due
+    # Load balancers keep idle upstream connections 60 s (AWS ALB's default): outliving
+    # that leaves the closing to the balancer, which then never sends on a closing socket.
+    keep_alive_s: float = Field(default=75.0, gt=0)
+    max_connections: int = Field(default=2048, ge=1)  # past it: 503 at once
+
+
+class UpstreamAllowRule(BaseModel):
+    """One entry of a `passthrough` allow-list: methods and a glob on the raw path."""
+
+    methods: list[str] = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+PassthroughPolicy = Literal["all", "read_only"] | list[UpstreamAllowRule]
+
+
+class ProxySettings(BaseModel):
+    """The pass-through to OpenSearch (sidecar/proxy.py, sidecar/upstream_transport.py)."""
+
+    pool_size: int = Field(default=64, ge=1)  # upstream connections, shared by all clients
+    pool_timeout_s: float = Field(default=5.0, gt=0)  # wait for a free one, then 503
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    keepalive_s: float = Field(default=30.0, gt=0)  # idle upstream connections are closed
+    # OpenSearch's http.max_content_length default; applies to the bytes sent (a gzip body's
+    # compressed size: OpenSearch checks the inflated size itself).
+    max_content_length: int = Field(default=100 * 1024 * 1024, ge=1)
+    # Bodies up to this size are read whole, within body_timeout_s, before a connection is
+    # taken: a slow client holds only its own socket.
+    buffered_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # Larger bodies stream; at most this many at once, so slow uploads leave the pool free.
+    max_streamed_uploads: int = Field(default=16, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LYCHEE_", env_nested_delimiter="__", extra="ignore"
     )
 
+    host: str = "127.0.0.1"  # LYCHEE_HOST; 0.0.0.0 exposes the sidecar on every interface
+    port: int = Field(default=8080, ge=1, le=65535)
     opensearch_url: str = "http://127.0.0.1:9200"
     opensearch_timeout_s: float = 30.0
     rules_path: str | None = None
@@ -148,6 +194,10 @@ class Settings(BaseSettings):
     embedding_cache: EmbeddingCacheSettings = Field(default_factory=EmbeddingCacheSettings)
     images: ImageFetchSettings = Field(default_factory=ImageFetchSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    # What the pass-through forwards: "all", "read_only", or an allow-list (sidecar/passthrough.py)
+    passthrough: PassthroughPolicy = "all"
 
     def index(self, name: str) -> IndexConfig:
         return self.indices.get(name, self.default_index)

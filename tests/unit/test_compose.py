@@ -94,6 +94,7 @@ def test_sidecar_configuration(compose: dict[str, Any]) -> None:
     assert env["LYCHEE_RULES_PATH"] == "/etc/lychee/rules.yaml"
     assert env["LYCHEE_CONFIG"] == "/etc/lychee/sidecar.yaml"
     assert env["LYCHEE_IMAGES__LOCAL_ROOT"] == "/data/catalog"
+    assert env["LYCHEE_HOST"] == "0.0.0.0"  # explicit: the sidecar's own default is loopback
     assert compose["services"]["sidecar-cpu"]["environment"]["LYCHEE_ENGINE__MODEL"] == "minilm"
 
 

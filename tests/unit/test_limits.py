@@ -16,7 +16,7 @@ from connectors.score_cache import LruScoreCache
 from lychee_engine.types import Document, Query
 from sidecar.app import create_app
 from sidecar.limits import BodyLimitMiddleware
-from sidecar.settings import ImageFetchSettings, LimitSettings, Settings
+from sidecar.settings import ImageFetchSettings, LimitSettings, ProxySettings, Settings
 from tests.unit.image_bytes import encoded, png_claiming_size
 
 LIMITS = LimitSettings(
@@ -86,7 +86,11 @@ def client(scorer: LengthScorer, upstream_requests: list[httpx.Request]) -> Iter
         upstream_requests.append(request)
         return httpx.Response(200, stream=_Unread(b'{"acknowledged": true}'))
 
-    settings = Settings(limits=LIMITS, images=ImageFetchSettings(max_bytes=2048))
+    settings = Settings(
+        limits=LIMITS,
+        images=ImageFetchSettings(max_bytes=2048),
+        proxy=ProxySettings(max_content_length=4096),
+    )
     app = create_app(
         settings,
         scorer=scorer,  # type: ignore[arg-type]
@@ -138,6 +142,25 @@ def test_streamed_oversize_body_is_counted(client: TestClient) -> None:
         "/v1/rerank", content=_chunks(body), headers={"Content-Type": "application/json"}
     )
     _own_error(response, 413, "payload_too_large")
+
+
+def test_passthrough_bodies_have_a_cap_of_their_own() -> None:
+    app = create_app(
+        Settings(limits=LIMITS, proxy=ProxySettings(max_content_length=20_000)),
+        scorer=LengthScorer(),  # type: ignore[arg-type]
+        cache=LruScoreCache(100),
+        search=OneHitSearch(),
+        upstream_transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, stream=_Unread(b"{}"))
+        ),
+    )
+    with TestClient(app) as client:
+        body = b"x" * 10_000  # over the 4096 bytes of our own APIs, under the pass-through's
+        assert client.put("/products/_doc/1", content=body).status_code == 200
+        _own_error(client.post("/api/rerank", content=body), 413, "payload_too_large")
+        _opensearch_error(client.post("/products/_search", content=body), 413, "payload_too_large")
+        over = client.put("/products/_doc/1", content=body * 3)
+        _opensearch_error(over, 413, "payload_too_large")
 
 
 def test_proxy_bodies_are_capped_in_opensearch_shape(

@@ -77,3 +77,66 @@ async def test_silent_upstream_is_a_timeout(silent_url: str) -> None:
     ) as client:
         with pytest.raises(httpx.TimeoutException):
             await client.get(f"{silent_url}/")
+
+
+@pytest.fixture
+async def counting_url() -> AsyncIterator[tuple[str, list[int]]]:
+    """Answers `GET /<status>` with that status (`GET /big`: 200 and 1 MB) on a keep-alive
+    connection; records, per request, the number of the connection it came on."""
+    seen: list[int] = []
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        number = connections
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                seen.append(number)
+                target = head.split(b" ")[1].strip(b"/")
+                status, body = (200, b"x" * 1_000_000) if target == b"big" else (int(target), b"{}")
+                writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (status, len(body)))
+                writer.write(body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async for url in _server(handle):
+        yield url, seen
+
+
+async def test_a_connection_is_pooled_only_after_a_clean_answer(
+    counting_url: tuple[str, list[int]],
+) -> None:
+    url, seen = counting_url
+    async with httpx.AsyncClient(transport=aiohttp_transport(pool_size=1)) as client:
+        for status in (200, 404, 409, 200, 400, 200, 503, 200, 429, 200):
+            assert (await client.get(f"{url}/{status}")).status_code == status
+    # 200/404/409 keep the connection; 400, 503 and 429 each end theirs.
+    assert seen == [1, 1, 1, 1, 1, 2, 2, 3, 3, 4]
+
+
+async def test_an_answer_not_read_to_its_end_closes_its_connection(
+    counting_url: tuple[str, list[int]],
+) -> None:
+    url, seen = counting_url
+    async with httpx.AsyncClient(transport=aiohttp_transport(pool_size=1)) as client:
+        request = client.build_request("GET", f"{url}/big")
+        response = await client.send(request, stream=True)
+        await response.aclose()  # a client gone mid-answer: the rest of the 1 MB is unread
+        await client.get(f"{url}/200")
+        await client.get(f"{url}/200")
+    assert seen == [1, 2, 2]
+
+
+async def test_a_full_pool_is_a_pool_timeout(counting_url: tuple[str, list[int]]) -> None:
+    url, _ = counting_url
+    async with httpx.AsyncClient(
+        transport=aiohttp_transport(pool_size=1), timeout=httpx.Timeout(5.0, pool=0.2)
+    ) as client:
+        held = await client.send(client.build_request("GET", f"{url}/200"), stream=True)
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(f"{url}/200")
+        await held.aclose()
+        assert (await client.get(f"{url}/200")).status_code == 200
