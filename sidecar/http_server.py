@@ -11,7 +11,8 @@ size) and no header or body read timeout: four clients sending 100 MB heads grew
   client may stay silent at most `body_idle_timeout_s`, else 408 and close.
 
 uvicorn itself enforces the keep-alive idle timeout and the connection cap
-(`limit_concurrency`: 503 past it). Both the product (`python -m sidecar`) and the test
+(`limit_concurrency`: 503 past it); `max_connections_per_client` caps one client address
+(503 and close). Both the product (`python -m sidecar`) and the test
 servers (sidecar/server_thread.py) are built by `server_config`.
 """
 
@@ -31,7 +32,9 @@ def server_config(
     app: Any, limits: ServerSettings, host: str, port: int, **options: Any
 ) -> uvicorn.Config:
     """The uvicorn config of the sidecar, with every server limit from `limits`."""
-    protocol = type("SidecarHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+    # One class per server: its connection counts are that server's alone.
+    attributes = {"limits": limits, "open_by_client": {}}
+    protocol = type("SidecarHttpProtocol", (GuardedHttpToolsProtocol,), attributes)
     return uvicorn.Config(
         app,
         host=host,
@@ -44,12 +47,18 @@ def server_config(
     )
 
 
+_ERRORS = {
+    408: ("request_timeout", b"Request Timeout"),
+    431: ("request_header_fields_too_large", b"Request Header Fields Too Large"),
+    503: ("too_many_connections", b"Service Unavailable"),
+}
+
+
 def _error(status: int, reason: str) -> bytes:
     """A complete close-delimited answer in OpenSearch's error shape."""
-    error_type = {408: "request_timeout", 431: "request_header_fields_too_large"}[status]
+    error_type, phrase = _ERRORS[status]
     cause = {"type": error_type, "reason": reason}
     body = orjson.dumps({"error": {"root_cause": [cause], **cause}, "status": status})
-    phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
     head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n" % (status, phrase)
     return head + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
 
@@ -58,6 +67,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head size cap and head/body read timeouts."""
 
     limits: ClassVar[ServerSettings] = ServerSettings()
+    open_by_client: ClassVar[dict[str, int]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,14 +76,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_body = False  # headers are in, the message is not complete yet
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._address: str | None = None  # counted in open_by_client
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timeout)
+        cap = self.limits.max_connections_per_client
+        if cap and self.client is not None:
+            self._address = self.client[0]
+            count = self.open_by_client.get(self._address, 0) + 1
+            self.open_by_client[self._address] = count
+            if count > cap:
+                self._refuse(503, f"over {cap} open connections from this address")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         self._cancel_body_timer()
+        if self._address is not None:
+            left = self.open_by_client.pop(self._address, 1) - 1
+            if left > 0:
+                self.open_by_client[self._address] = left
+            self._address = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

@@ -98,7 +98,9 @@ async def forward(request: Request, services: Services, body: bytes | None = Non
             try:
                 await asyncio.wait_for(upload.acquire(), settings.pool_timeout_s)
             except TimeoutError:
-                return _busy(request.url.path, "too many uploads are streaming to OpenSearch")
+                busy = _busy(request.url.path, "too many uploads are streaming to OpenSearch")
+                busy.headers["Connection"] = "close"  # the rest of the body is never read
+                return busy
             content = _watched(content, failure)
     client = services.upstream
     # httpx.Request, not client.build_request: the client's default headers (its own

@@ -196,6 +196,7 @@ def _paging_value(params: dict[str, str], body: dict[str, Any], key: str, defaul
     return value
 
 
+_BINARY_OR_YAML = ("cbor", "smile", "yaml")
 # Markers of body keys that make a search verbatim: a byte scan spares parsing the rest.
 _VERBATIM_BODY_KEYS = ("stored_fields", "collapse", "explain")
 
@@ -207,8 +208,8 @@ def request_verbatim_reason(params: Mapping[str, str], content_type: str | None)
     answer_format = params.get("format")
     if answer_format is not None and answer_format.lower() != "json":
         return "format"
-    if content_type and "json" not in content_type.lower():
-        return "content_type"  # application/cbor, application/smile, application/yaml
+    if content_type and any(kind in content_type.lower() for kind in _BINARY_OR_YAML):
+        return "content_type"  # the body is not JSON: OpenSearch reads it
     if "stored_fields" in params:
         return "stored_fields"
     if params.get("explain", "false").lower() != "false":

@@ -137,6 +137,9 @@ class ServerSettings(BaseModel):
     # that leaves the closing to the balancer, which then never sends on a closing socket.
     keep_alive_s: float = Field(default=75.0, gt=0)
     max_connections: int = Field(default=2048, ge=1)  # past it: 503 at once
+    # Open connections one client address may hold (0: no cap). Leave 0 behind a load
+    # balancer or NAT, where every client shares its address.
+    max_connections_per_client: int = Field(default=0, ge=0)
 
 
 class UpstreamAllowRule(BaseModel):

@@ -76,7 +76,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         pool_timeout = timeouts.get("pool") or DEFAULT_TIMEOUT_S
         try:
-            await asyncio.wait_for(slots.acquire(), pool_timeout)
+            if slots.locked():  # wait_for costs a task: only when there is a wait
+                await asyncio.wait_for(slots.acquire(), pool_timeout)
+            else:
+                await slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout(
                 f"no free OpenSearch connection within {pool_timeout:g} s", request=request

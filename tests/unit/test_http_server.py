@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -90,3 +91,30 @@ def test_a_slow_app_is_not_a_slow_client(server: ServerThread) -> None:
     # timeout must not blame the client for the silence.
     answer = _exchange(server, _post(1_000_000, "?slow=1"))
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"1000000")
+
+
+def test_one_address_holds_at_most_its_connections() -> None:
+    app = FastAPI()
+
+    class Capped:
+        server = ServerSettings(max_connections_per_client=2)
+
+    app.state.settings = Capped()
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return Response("pong")
+
+    running = ServerThread(app).start()
+    try:
+        held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
+        third = _exchange(running, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert third.startswith(b"HTTP/1.1 503")
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)  # the server sees both close
+        assert _exchange(running, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").startswith(
+            b"HTTP/1.1 200"
+        )
+    finally:
+        running.stop()

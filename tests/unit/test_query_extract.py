@@ -8,9 +8,11 @@ import pytest
 
 from sidecar.errors import InvalidRequest
 from sidecar.query_extract import (
+    body_verbatim_reason,
     clean_query_string,
     extract_query_text,
     parse_search_request,
+    request_verbatim_reason,
 )
 
 
@@ -134,3 +136,48 @@ def test_a_query_image_alone_is_enough() -> None:
 def test_bad_input_is_named(body: dict, params: dict, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_search_request(body, params)
+
+
+@pytest.mark.parametrize(
+    ("params", "content_type", "reason"),
+    [
+        ({"format": "yaml"}, None, "format"),
+        ({"format": "CBOR"}, None, "format"),
+        ({"format": "json"}, None, None),
+        ({}, "application/smile", "content_type"),
+        ({}, "application/yaml", "content_type"),
+        ({}, "application/json; charset=UTF-8", None),
+        ({"stored_fields": "_none_"}, None, "stored_fields"),
+        ({"explain": ""}, None, "explain"),
+        ({"explain": "false"}, None, None),
+        ({"pretty": ""}, None, None),
+    ],
+)
+def test_verbatim_searches_by_url_and_headers(
+    params: dict[str, str], content_type: str | None, reason: str | None
+) -> None:
+    assert request_verbatim_reason(params, content_type) == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"stored_fields": "_none_"}', "stored_fields"),
+        (b'{"collapse": {"field": "brand"}}', "collapse"),
+        (b'{"explain": true}', "explain"),
+        (b'{"ext": {"rerank": {"explain": true}}}', None),  # ours, not OpenSearch's
+        (b'{"query": {"match": {"title": "collapse"}}}', None),
+        (b'{"collapse": ', None),  # malformed: the route names the problem
+    ],
+)
+def test_verbatim_searches_by_body(body: bytes, reason: str | None) -> None:
+    assert body_verbatim_reason(body) == reason
+
+
+def test_verbatim_reasons_also_skip_the_rerank_inside_the_pipeline() -> None:
+    body = {"query": {"match": {"title": "mug"}}, "collapse": {"field": "brand"}}
+    assert parse_search_request(body, {}).skip_reason == "collapse"
+    assert (
+        parse_search_request({"query": {"match": {"title": "mug"}}}, {"format": "yaml"}).skip_reason
+        == "format"
+    )
