@@ -49,11 +49,9 @@ def _score_line(hit: Hit) -> str:
     score = f"{hit.score:.3f}" if hit.score is not None else "–"
     if explain is None:
         return f"score {score}"
-    original = (
-        f" (OpenSearch score {explain.original_score:.3f})"
-        if explain.original_score is not None
-        else ""
-    )
+    original = ""
+    if explain.original_score is not None and f"{explain.original_score:.3f}" != score:
+        original = f" (OpenSearch score {explain.original_score:.3f})"
     if explain.beyond_window:
         return f"score {score} · below the reranked top results, in OpenSearch's order{original}"
     if explain.model_score is None:  # degraded or skipped
