@@ -18,30 +18,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connectors.hydrate import FieldMapping, Hydrator  # noqa: E402
 from lychee_engine import load_scorer  # noqa: E402
 from lychee_engine.options import EngineOptions  # noqa: E402
 from sidecar.app import create_app  # noqa: E402
 from sidecar.dev_services import opensearch_node, sidecar_process  # noqa: E402
 from sidecar.sample_catalog.catalog import generate_catalog, load_queries  # noqa: E402
 from sidecar.sample_catalog.indexing import index_catalog  # noqa: E402
-from sidecar.server_thread import ServerThread  # noqa: E402
+from sidecar.server_thread import ServerThread, free_port  # noqa: E402
 from sidecar.settings import CacheSettings, IndexConfig, ResultCacheSettings, Settings  # noqa: E402
 
 INDEX = "bench-sidecar-catalog"
+RERANK_DOCS = 40  # documents per /api/rerank call (a judged pool of the query)
 # The dev node runs C1-only to start fast; steady-state timings need the optimising JIT.
 PRODUCTION_JIT = "-XX:TieredStopAtLevel=4"
 
@@ -57,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, default=50, help="rerank window W")
     parser.add_argument("--warmup", type=int, default=30, help="untimed searches per query")
     parser.add_argument("--json", dest="json_out", help="write the results here as JSON")
+    parser.add_argument(
+        "--replicas", type=int, default=3, help="sidecars sharing one Redis (0: skip that row)"
+    )
     parser.add_argument(
         "--in-process", action="store_true", help="serve the sidecar from a thread of this process"
     )
@@ -126,18 +134,47 @@ def _ratios(summary: dict[str, dict[str, float]], stat: str) -> dict[str, float]
     """Searches against the direct search; the proxied _count against the direct _count."""
     base = summary["direct"][stat]
     out = {k: round(summary[k][stat] / base, 3) for k in ("results", "scores", "window")}
+    novel = summary["never_seen"][stat] / summary["direct_never_seen"][stat]
+    out["never_seen"] = round(novel, 3)
     out["count_proxied"] = round(summary["count_proxied"][stat] / summary["count_direct"][stat], 3)
     return out
+
+
+def _product_texts(data_dir: Path) -> dict[str, str]:
+    """Every product's text exactly as a search hydrates it (so the same embedding keys)."""
+    hydrator = Hydrator(FieldMapping(), None, Settings().engine.max_doc_chars)
+    rows = [json.loads(line) for line in (data_dir / "products.jsonl").read_text().splitlines()]
+    return {str(row["id"]): hydrator.text_of(row) for row in rows if row}
+
+
+def _see_products(client: httpx.Client, texts: list[str]) -> None:
+    """Let a sidecar embed every product once (what `python -m sidecar warm` does with
+    Redis; here the sidecars keep embeddings in memory)."""
+    for start in range(0, len(texts), 200):
+        body = {"query": "warm up", "documents": texts[start : start + 200]}
+        client.post("/api/rerank", json=body).raise_for_status()
+
+
+def _novel(text: str, rep: int, i: int) -> str:
+    """A query text no cache has seen; the added token matches no product, so OpenSearch's
+    window is the one of `text`."""
+    return f"{text} zq{rep}x{i}"
 
 
 def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     data_dir = generate_catalog(args.data_dir).root
     count = index_catalog(url, INDEX, data_dir)
-    texts = [q.text for q in load_queries(data_dir)][: args.queries]
+    queries = load_queries(data_dir)[: args.queries]
+    texts = [q.text for q in queries]
+    products = _product_texts(data_dir)
+    pools = [[products[pid] for pid in sorted(q.judgments)][:RERANK_DOCS] for q in queries]
     path = f"/{INDEX}/_search"
     bodies = [_body(text, args.size) for text in texts]
     window_bodies = [_body(text, args.window) for text in texts]
-    names = ("direct", "results", "scores", "window", "count_direct", "count_proxied")
+    names = (
+        "direct", "results", "scores", "window", "count_direct", "count_proxied",
+        "never_seen", "direct_never_seen", "rerank_api",
+    )  # fmt: skip
     samples: dict[str, list[float]] = {k: [] for k in names}
     cold: list[float] = []
     with (
@@ -149,29 +186,37 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     ):
         for body in bodies:  # cold: every pair is a cache miss (the second sidecar then
             cold.append(_timed(scores_client, path, body))  # shares nothing with the first)
+        _see_products(scores_client, list(products.values()))
         for body, window_body in zip(bodies, window_bodies, strict=True):
             _timed(results_client, path, body)  # warm both caches of the first sidecar
             for _ in range(args.warmup):  # the JVM compiles the search path on first use
                 _timed(os_client, path, body)
                 _timed(os_client, path, window_body)
-        plan = [
-            ("direct", os_client, bodies),
-            ("results", results_client, bodies),
-            ("scores", scores_client, bodies),
-            ("window", os_client, window_bodies),
-            ("count_direct", os_client, None),  # a pass-through path, for the proxy's cost
-            ("count_proxied", scores_client, None),
-        ]
         count_path = f"/{INDEX}/_count"
+
+        def novel(rep: int, i: int) -> dict[str, Any]:
+            return _body(_novel(texts[i], rep, i), args.size)
+
+        # (name, client, path, body for (rep, query)); None: a GET
+        plan: list[tuple[str, httpx.Client, str, Any]] = [
+            ("direct", os_client, path, lambda r, i: bodies[i]),
+            ("results", results_client, path, lambda r, i: bodies[i]),
+            ("scores", scores_client, path, lambda r, i: bodies[i]),
+            ("window", os_client, path, lambda r, i: window_bodies[i]),
+            ("count_direct", os_client, count_path, lambda r, i: None),
+            ("count_proxied", scores_client, count_path, lambda r, i: None),
+            ("never_seen", scores_client, path, lambda r, i: novel(r, i)),
+            ("direct_never_seen", os_client, path, lambda r, i: novel(r, i)),
+            ("rerank_api", scores_client, "/api/rerank",
+             lambda r, i: {"query": _novel(texts[i], r, i), "documents": pools[i]}),
+        ]  # fmt: skip
         for rep in range(args.reps):
             order = plan[rep % len(plan) :] + plan[: rep % len(plan)]
             for i in range(len(bodies)):
-                for name, client, sent in order:
-                    if sent is None:
-                        samples[name].append(_timed(client, count_path, None))
-                    else:
-                        samples[name].append(_timed(client, path, sent[i]))
+                for name, client, target, make in order:
+                    samples[name].append(_timed(client, target, make(rep, i)))
         headers = results_client.post(path, json=bodies[0]).headers
+        embeddings = _embedding_counts(scores_client)
     summary = {name: _summary(values) for name, values in samples.items()}
     return {
         "catalog_docs": count,
@@ -189,27 +234,148 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "count_direct": summary["count_direct"],
         "count_through_sidecar_proxy": summary["count_proxied"],
         "sidecar_cold_minilm": _summary(cold),
+        "opensearch_direct_never_seen": summary["direct_never_seen"],
+        "sidecar_never_seen_query_products_seen": summary["never_seen"],
+        "rerank_api_documents_seen": summary["rerank_api"]
+        | {"documents": RERANK_DOCS, "pairs_per_s_p50": _pairs_per_s(summary["rerank_api"])},
+        "embedding_cache_after_timed_runs": embeddings,
         "ratio_p50": _ratios(summary, "p50_ms"),
         "ratio_p95": _ratios(summary, "p95_ms"),
     }
 
 
+def _pairs_per_s(summary: dict[str, float]) -> float:
+    return round(RERANK_DOCS / (summary["p50_ms"] / 1000.0), 1)
+
+
+def _embedding_counts(client: httpx.Client) -> dict[str, float]:
+    """The sidecar's embedding-cache counters: misses stay at the catalog size when every
+    timed search reused embeddings."""
+    wanted = ("hits", "misses", "bytes")
+    out = {}
+    for line in client.get("/metrics").text.splitlines():
+        for name in wanted:
+            if line.startswith(f"lychee_embedding_cache_{name} "):
+                out[name] = float(line.split()[1])
+    return out
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway Redis (no persistence) on a free port."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            client = redis.Redis.from_url(url)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def run_replicas(args: argparse.Namespace, url: str, replicas: int = 3) -> dict[str, Any]:
+    """The result cache shared through Redis: each query answered once by the first of
+    `replicas` sidecar processes, then asked of every replica in turn."""
+    data_dir = generate_catalog(args.data_dir).root
+    texts = [q.text for q in load_queries(data_dir)][: args.queries]
+    bodies = [_body(text, args.size) for text in texts]
+    path = f"/{INDEX}/_search"
+    samples: dict[str, list[float]] = {"direct": [], "replicas": []}
+    with redis_server() as redis_url, ExitStack() as stack:
+        settings = _settings(args, url, True).model_copy(
+            update={"cache": CacheSettings(redis_url=redis_url)}
+        )
+        urls = [stack.enter_context(sidecar(settings, False)) for _ in range(replicas)]
+        clients = [stack.enter_context(httpx.Client(base_url=u, timeout=120)) for u in urls]
+        os_client = stack.enter_context(httpx.Client(base_url=url, timeout=120))
+        for body in bodies:
+            clients[0].post(path, json=body).raise_for_status()  # misses: stored in Redis
+        first_asks = [
+            client.post(path, json=body).headers.get("X-Rerank-Result-Cache")
+            for client in clients[1:]
+            for body in bodies
+        ]
+        for _ in range(args.warmup):
+            for body in bodies:
+                _timed(os_client, path, body)
+        for rep in range(args.reps):
+            for i, body in enumerate(bodies):
+                samples["direct"].append(_timed(os_client, path, body))
+                samples["replicas"].append(_timed(clients[(rep + i) % replicas], path, body))
+    direct, shared = _summary(samples["direct"]), _summary(samples["replicas"])
+    return {
+        "replicas": replicas,
+        "first_ask_on_other_replicas": {
+            "hit": first_asks.count("hit"),
+            "total": len(first_asks),
+        },
+        "opensearch_direct": direct,
+        "sidecar_result_cache_any_replica": shared,
+        "ratio_p50": round(shared["p50_ms"] / direct["p50_ms"], 3),
+    }
+
+
+def goals_table(result: dict[str, Any]) -> str:
+    """The issue's goals with this run's figures (p50, ratios to the same-run direct)."""
+    ratio = result["ratio_p50"]
+    direct = result["opensearch_direct"]["p50_ms"]
+    novel_direct = result["opensearch_direct_never_seen"]["p50_ms"]
+    rows = [
+        "| path | sidecar p50 | direct p50 | ratio | goal |",
+        "|---|---|---|---|---|",
+        f"| never-seen query, products seen before | "
+        f"{result['sidecar_never_seen_query_products_seen']['p50_ms']:.2f} ms | "
+        f"{novel_direct:.2f} ms | {ratio['never_seen']:.2f}x | <= 10x |",
+        f"| score cache only | {result['sidecar_warm_score_cache_only']['p50_ms']:.2f} ms | "
+        f"{direct:.2f} ms | {ratio['scores']:.2f}x | <= 1.6x |",
+        f"| result cache | {result['sidecar_warm_result_cache']['p50_ms']:.2f} ms | "
+        f"{direct:.2f} ms | {ratio['results']:.2f}x | <= 0.9x |",
+    ]
+    shared = result.get("replicas")
+    if shared:
+        first = shared["first_ask_on_other_replicas"]
+        rows.append(
+            f"| result cache, any of {shared['replicas']} replicas (one Redis) | "
+            f"{shared['sidecar_result_cache_any_replica']['p50_ms']:.2f} ms | "
+            f"{shared['opensearch_direct']['p50_ms']:.2f} ms | {shared['ratio_p50']:.2f}x | "
+            f"<= 0.9x; first ask on another replica: {first['hit']}/{first['total']} hits |"
+        )
+    api = result["rerank_api_documents_seen"]
+    rows.append(
+        f"| `/api/rerank`, {api['documents']} documents seen before | {api['p50_ms']:.2f} ms | "
+        f"— | {api['pairs_per_s_p50']:.0f} pairs/s | >= 1,000 pairs/s |"
+    )
+    rows.append(
+        f"| cold (every pair a miss, W={result['window']}) | "
+        f"{result['sidecar_cold_minilm']['p50_ms']:.1f} ms | {direct:.2f} ms | — | — |"
+    )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    load_before = os.getloadavg()
     with opensearch_node(args.opensearch_url, java_opts=PRODUCTION_JIT) as url:
         result = run(args, url)
+        if args.replicas:
+            result["replicas"] = run_replicas(args, url, args.replicas)
+    result["load_average"] = {"start": load_before, "end": os.getloadavg()}
     print(json.dumps(result, indent=2))
-    ratio = result["ratio_p50"]
-    print(
-        f"\nwarm p50 (goal <= 1.15x): OpenSearch {result['opensearch_direct']['p50_ms']:.2f} ms; "
-        f"sidecar {result['sidecar_warm_result_cache']['p50_ms']:.2f} ms = "
-        f"{ratio['results']:.2f}x (result cache); "
-        f"{result['sidecar_warm_score_cache_only']['p50_ms']:.2f} ms = {ratio['scores']:.2f}x "
-        f"(score cache only; its W={result['window']} fetch alone is {ratio['window']:.2f}x); "
-        f"cold p50 {result['sidecar_cold_minilm']['p50_ms']:.1f} ms; pass-through _count "
-        f"{result['count_through_sidecar_proxy']['p50_ms']:.2f} vs "
-        f"{result['count_direct']['p50_ms']:.2f} ms direct"
-    )
+    print()
+    print(goals_table(result))
+    print(f"\nload average (1/5/15 min) at start {load_before}, at end {os.getloadavg()}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
     return 0
