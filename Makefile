@@ -11,8 +11,8 @@ export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
-	test test-unit test-integration test-e2e check lint format typecheck bench-engine \
-	bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean warm
+	test test-unit test-integration test-e2e test-real-shapes check lint format typecheck \
+	bench-engine bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean warm
 
 help: ## List every target with its purpose
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -78,6 +78,9 @@ test-integration: venv ## Integration tests against real OpenSearch and Redis
 test-e2e: venv ## The console driven in headless Chromium against the whole stack
 	@scripts/ensure_system_deps.sh
 	$(PY) -m pytest -m e2e tests/e2e
+
+test-real-shapes: venv ## Full-width 2-layer Qwen2.5-VL-7B on CPU: fast == plain in fp32 (~10 GB RSS, minutes)
+	$(PY) -m pytest -m real_shapes tests/unit/test_real_shapes.py -s
 
 bench-engine: venv ## Engine throughput/latency/padding vs a naive reference (tiny checkpoint on CPU)
 	$(PY) benchmarks/bench_engine.py

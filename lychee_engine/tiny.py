@@ -178,12 +178,9 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def write_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the tiny checkpoint to `out_dir` (created if needed) and return its path."""
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    out = Path(out_dir)
+def write_processor_files(out: Path, seed: int = 0) -> dict[str, int]:
+    """Write the tokenizer and image-processor files into `out` (created if needed); return
+    the special tokens' ids. Shared with `reference_checkpoint` (full-width shapes)."""
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(seed)
     found = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
@@ -195,7 +192,16 @@ def write_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
     tok.save(str(out / "tokenizer.json"))
     _write_json(out / "tokenizer_config.json", _tokenizer_config())
     _write_json(out / "preprocessor_config.json", IMAGE_PROCESSOR_CONFIG)
+    return token_ids
 
+
+def write_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the tiny checkpoint to `out_dir` (created if needed) and return its path."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    out = Path(out_dir)
+    token_ids = write_processor_files(out, seed)
     config = Qwen2_5_VLConfig(**build_config(token_ids))
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
