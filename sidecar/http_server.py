@@ -4,7 +4,9 @@ uvicorn's httptools protocol has no cap on header bytes (httptools buffers a hea
 size) and no header or body read timeout: four clients sending 100 MB heads grew RSS by
 0.45 GB, and slowloris connections were never closed. `GuardedHttpToolsProtocol` adds:
 
-- a cap on the request head (request line plus headers): past it, 431 and close;
+- caps on the request head, OpenSearch's own by default: the header lines (431) and the
+  request line (414), and on the raw bytes of a head that never completes (431); each
+  answer closes the connection;
 - a header timeout: the whole head must arrive within `header_timeout_s` of its first byte
   (of the connection, for a new one), else 408 and close;
 - a body idle timeout: while a request body is due and the app is waiting for it, the
@@ -49,7 +51,8 @@ def server_config(
 
 _ERRORS = {
     408: ("request_timeout", b"Request Timeout"),
-    431: ("request_header_fields_too_large", b"Request Header Fields Too Large"),
+    414: ("too_long_http_line_exception", b"URI Too Long"),
+    431: ("too_long_http_header_exception", b"Request Header Fields Too Large"),
     503: ("too_many_connections", b"Service Unavailable"),
 }
 
@@ -63,6 +66,19 @@ def _error(status: int, reason: str) -> bytes:
     return head + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
 
 
+# Line endings and separators, which OpenSearch does not count, on top of both caps.
+HEAD_SLACK_BYTES = 2048
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head over a cap."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head size cap and head/body read timeouts."""
 
@@ -72,7 +88,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_head = True  # the next bytes belong to a request line or headers
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes of the head so far
+        self._header_bytes = 0  # header lines so far, as OpenSearch counts them
+        self._head_refusal: _HeadTooLarge | None = None
         self._reading_body = False  # headers are in, the message is not complete yet
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -105,9 +123,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Feed the head at most up to the cap: whatever follows the head in the same read is
         # body (or the next request) and is fed unmetered once the head is complete.
         while data and self._reading_head and not self.transport.is_closing():
-            room = self.limits.max_header_bytes - self._head_bytes
+            room = self._raw_head_cap() - self._head_bytes
             if room <= 0:
-                self._refuse(431, f"the request head is over {self.limits.max_header_bytes} bytes")
+                self._refuse(431, f"the request head is over {self._raw_head_cap()} bytes")
                 return
             if self._head_timer is None:
                 self._head_timer = self.loop.call_later(
@@ -119,9 +137,41 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if data and not self.transport.is_closing():
             super().data_received(data)
 
+    def _raw_head_cap(self) -> int:
+        limits = self.limits
+        return limits.max_request_line_bytes + limits.max_header_bytes + HEAD_SLACK_BYTES
+
+    # Parser callbacks. Raising stops the parser; uvicorn then answers 400 through
+    # send_400_response, which answers the refusal instead.
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.limits.max_request_line_bytes:
+            cap = self.limits.max_request_line_bytes
+            raise self._refusing(414, f"the request line is over {cap} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 2  # "name: value"
+        if self._header_bytes > self.limits.max_header_bytes:
+            cap = self.limits.max_header_bytes
+            raise self._refusing(431, f"the request headers are over {cap} bytes")
+        super().on_header(name, value)
+
+    def _refusing(self, status: int, reason: str) -> _HeadTooLarge:
+        self._head_refusal = _HeadTooLarge(status, reason)
+        return self._head_refusal
+
+    def send_400_response(self, msg: str) -> None:
+        refusal, self._head_refusal = self._head_refusal, None
+        if refusal is None:
+            super().send_400_response(msg)
+        else:
+            self._refuse(refusal.status, refusal.reason)
+
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._head_bytes = 0
+        self._header_bytes = 0
         self._cancel_head_timer()
         self._reading_body = True
         self._arm_body_timer()

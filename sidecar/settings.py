@@ -127,10 +127,11 @@ class ServerSettings(BaseModel):
     """Limits of the HTTP server itself (sidecar/http_server.py): what one slow or hostile
     client may hold. Env vars: LYCHEE_SERVER__MAX_HEADER_BYTES and so on."""
 
-    # Request line plus all headers. OpenSearch's own http.max_header_size is 16 KB: a
-    # request the sidecar lets through can never trip it (a tripped node ignores the
-    # connection afterwards instead of closing it).
-    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # OpenSearch's own limits (http.max_header_size, http.max_initial_line_length): a request
+    # the sidecar lets through never trips them (a node that refuses an oversized head
+    # ignores the rest of that connection instead of closing it).
+    max_header_bytes: int = Field(default=8 * 1024, ge=1024)  # the header lines, summed
+    max_request_line_bytes: int = Field(default=4 * 1024, ge=256)
     header_timeout_s: float = Field(default=10.0, gt=0)  # whole head, from the first byte
     body_idle_timeout_s: float = Field(default=15.0, gt=0)  # silence while a body is due
     # Load balancers keep idle upstream connections 60 s (AWS ALB's default): outliving

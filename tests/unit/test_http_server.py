@@ -118,3 +118,8 @@ def test_one_address_holds_at_most_its_connections() -> None:
         )
     finally:
         running.stop()
+
+
+def test_a_request_line_over_the_cap_is_414(server: ServerThread) -> None:
+    long_url = b"GET /ping?q=" + b"u" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _exchange(server, long_url).startswith(b"HTTP/1.1 414")
