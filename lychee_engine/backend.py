@@ -20,6 +20,9 @@ class PreparedPair:
 
     tokens: int  # sequence length the pair will occupy, image tokens included
     payload: Any = field(repr=False)  # backend-specific tensors / ids
+    # Bytes the payload holds besides its token ids (image tensors), for the queue's byte
+    # bound; an image shared by a request's pairs is counted on one of them.
+    nbytes: int = 0
 
 
 @runtime_checkable

@@ -57,6 +57,7 @@ class MicroBatcher:
         self._items: deque[_Item] = deque()
         self._in_flight: list[_Item] = []
         self._queued_tokens = 0
+        self._queued_bytes = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lychee-forward")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -140,12 +141,14 @@ class MicroBatcher:
         _fail(waiting, EngineError("the scorer was closed"))
         self._items.clear()
         self._queued_tokens = 0
+        self._queued_bytes = 0
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _enqueue(self, pairs: list[PreparedPair]) -> list[asyncio.Future[float]]:
         if self._closed:  # closed while this request was being prepared
             raise EngineError("the scorer is closed")
         self._check_capacity(len(pairs))
+        self._check_bytes(pairs)
         loop = self._bind_loop()
         now = loop.time()
         futures: list[asyncio.Future[float]] = []
@@ -153,6 +156,7 @@ class MicroBatcher:
             future: asyncio.Future[float] = loop.create_future()
             self._items.append(_Item(pair, future, now))
             self._queued_tokens += pair.tokens
+            self._queued_bytes += _bytes(pair)
             futures.append(future)
         assert self._wake is not None
         self._wake.set()
@@ -163,6 +167,16 @@ class MicroBatcher:
             raise Overloaded(
                 f"queue holds {len(self._items)} pairs; {pairs} more would exceed "
                 f"the limit of {self._options.queue_size}"
+            )
+
+    def _check_bytes(self, pairs: list[PreparedPair]) -> None:
+        # An empty queue takes any request, so one larger than the bound still runs alone.
+        adding = sum(_bytes(pair) for pair in pairs)
+        limit = self._options.queue_bytes
+        if self._items and self._queued_bytes + adding > limit:
+            raise Overloaded(
+                f"queued pairs hold {self._queued_bytes} bytes; {adding} more would exceed "
+                f"the limit of {limit} (engine.queue_bytes)"
             )
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -177,6 +191,7 @@ class MicroBatcher:
             # The previous loop ended (e.g. one loop per test): its futures can never resolve.
             self._items.clear()
             self._queued_tokens = 0
+            self._queued_bytes = 0
         self._loop = loop
         self._wake = asyncio.Event()
         self._worker = loop.create_task(self._run(), name="lychee-microbatcher")
@@ -215,11 +230,13 @@ class MicroBatcher:
             if item.future.done():  # cancelled request: drop its pairs
                 self._items.popleft()
                 self._queued_tokens -= item.pair.tokens
+                self._queued_bytes -= _bytes(item.pair)
                 continue
             if batch and tokens + item.pair.tokens > self._budget:
                 break
             self._items.popleft()
             self._queued_tokens -= item.pair.tokens
+            self._queued_bytes -= _bytes(item.pair)
             tokens += item.pair.tokens
             batch.append(item)
         return batch
@@ -261,3 +278,7 @@ def _wrap(exc: BaseException) -> EngineError:
     error = EngineError(f"forward pass failed ({type(exc).__name__})")
     error.__cause__ = exc
     return error
+
+
+def _bytes(pair: PreparedPair) -> int:
+    return pair.nbytes + 8 * pair.tokens  # its images, and its token ids

@@ -21,6 +21,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 from lychee_engine.errors import UnsupportedInput
 
 ImageLike = bytes | str | Path | Image.Image
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,12 @@ class ProcessedImage:
     pixel_values: torch.Tensor  # (patches, channels * temporal * patch * patch)
     grid_thw: torch.Tensor  # (1, 3) int64
     num_tokens: int
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this image holds (its tensors, plus the record itself)."""
+        tensors = (self.pixel_values, self.grid_thw)
+        return sum(t.element_size() * t.nelement() for t in tensors) + 256
 
 
 def to_rgb(image: ImageLike) -> Image.Image:
@@ -72,15 +79,23 @@ class ImagePreprocessor:
     """Resizes within [min_pixels, max_pixels] and patchifies with a Qwen2-VL processor."""
 
     def __init__(
-        self, processor: Any, min_pixels: int, max_pixels: int, cache_items: int = 1024
+        self,
+        processor: Any,
+        min_pixels: int,
+        max_pixels: int,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
+        """Preprocessed images are kept up to `cache_bytes` of tensors (LRU); one image at
+        `max_pixels` is ~5 MB of float32 patch rows, so a count alone would bound nothing."""
         if not 0 < min_pixels <= max_pixels:
             raise ValueError(f"need 0 < min_pixels <= max_pixels, got {min_pixels}, {max_pixels}")
         self._processor = processor
         self._size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
         self._factor = int(processor.patch_size) * int(processor.merge_size)
         self._merge = int(processor.merge_size)
-        self._cache: LRUCache[str, ProcessedImage] = LRUCache(maxsize=max(cache_items, 1))
+        self._cache: LRUCache[str, ProcessedImage] = LRUCache(
+            maxsize=max(cache_bytes, 1), getsizeof=_nbytes
+        )
         self._lock = threading.Lock()  # prepare() may run in several worker threads
         self.hits = 0
         self.misses = 0
@@ -95,8 +110,9 @@ class ImagePreprocessor:
                 return cached
             self.misses += 1
         processed = self._process(key, to_rgb(image))
-        with self._lock:
-            self._cache[key] = processed
+        if _nbytes(processed) <= self._cache.maxsize:  # larger: used once, never kept
+            with self._lock:
+                self._cache[key] = processed
         return processed
 
     def resize(self, image: Image.Image) -> Image.Image:
@@ -123,3 +139,7 @@ class ImagePreprocessor:
         grid = out["image_grid_thw"].to(torch.long)
         tokens = int(grid.prod().item()) // (self._merge**2)
         return ProcessedImage(key, out["pixel_values"], grid, tokens)
+
+
+def _nbytes(image: ProcessedImage) -> int:
+    return image.nbytes

@@ -157,7 +157,7 @@ class LycheeBackend:
             loaded.image_processor,
             options.min_pixels,
             options.max_pixels,
-            options.image_cache_items,
+            options.image_cache_bytes,
         )
         try:
             self._no_id, self._yes_id = prompt.answer_token_ids(loaded.tokenizer)
@@ -224,6 +224,8 @@ class LycheeBackend:
         """Token ids and image tensors per pair; `tokens` counts image tokens too."""
         query_image = self._images(query.image) if query.image is not None else None
         pairs = []
+        # The query image is shared by every pair: count its bytes on the first one only.
+        shared_bytes = query_image.nbytes if query_image is not None else 0
         for doc in documents:
             doc_image = self._document_image(doc)
             spec = prompt.PromptSpec(
@@ -240,7 +242,10 @@ class LycheeBackend:
             )
             ids = prompt.encode(self._tokenizer, spec)
             images = tuple(image for image in (query_image, doc_image) if image is not None)
-            pairs.append(PreparedPair(tokens=len(ids), payload=PairInputs(ids, images)))
+            own_bytes = (doc_image.nbytes if doc_image else 0) + shared_bytes
+            shared_bytes = 0
+            payload = PairInputs(ids, images)
+            pairs.append(PreparedPair(tokens=len(ids), payload=payload, nbytes=own_bytes))
         return pairs
 
     def _document_image(self, doc: Document) -> ProcessedImage | None:

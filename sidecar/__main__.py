@@ -10,6 +10,7 @@ import sys
 
 import uvicorn
 
+from sidecar import memory
 from sidecar.app import create_app
 from sidecar.http_server import server_config
 from sidecar.settings import get_settings
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     # opensearch-py logs every request at INFO: noise, and a cost on the hot path.
     logging.getLogger("opensearch").setLevel(logging.WARNING)
+    # Before any thread exists: glibc settings that keep RSS flat (sidecar/memory.py).
+    memory.tune_malloc()
+    memory.start_trimmer()
     settings = get_settings()
     config = server_config(
         create_app(settings), settings.server, settings.host, settings.port, access_log=False

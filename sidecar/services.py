@@ -194,6 +194,8 @@ async def _load_scorer(settings: Settings) -> Scorer:
         max_batch_tokens=engine.max_batch_tokens,
         max_wait_ms=engine.max_wait_ms,
         queue_size=engine.queue_size,
+        queue_bytes=engine.queue_bytes,
+        image_cache_bytes=engine.image_cache_bytes,
         max_doc_chars=engine.max_doc_chars,
         min_pixels=engine.min_pixels,
         max_pixels=engine.max_pixels,
@@ -216,7 +218,7 @@ def _build_cache(settings: Settings) -> ScoreCache:
             cache.timeout_s,
             cluster=cache.redis_cluster,
         )
-    return LruScoreCache(cache.lru_size, cache.ttl_s)
+    return LruScoreCache(cache.lru_size, cache.ttl_s, max_bytes=cache.lru_max_bytes)
 
 
 def _fetch_config(settings: Settings) -> FetchConfig:

@@ -56,6 +56,8 @@ class EngineSettings(BaseModel):
     max_batch_tokens: int = 4096
     max_wait_ms: float = 5.0
     queue_size: int = 2048
+    queue_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # waiting pairs' images + ids
+    image_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)  # preprocessed images
     max_doc_chars: int = 512
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 1280 * 28 * 28
@@ -69,6 +71,7 @@ class CacheSettings(BaseModel):
     ttl_jitter: float = 0.1
     timeout_s: float = 0.05
     lru_size: int = 100_000
+    lru_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)  # ~280 bytes an entry
 
 
 class ResultCacheSettings(BaseModel):

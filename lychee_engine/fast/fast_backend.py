@@ -143,7 +143,8 @@ class FastLycheeBackend:
                 prefix_len=length,
                 prefix_images=len(query_keys),
             )
-            out.append(PreparedPair(tokens=pair.tokens + prefix_share, payload=payload))
+            tokens = pair.tokens + prefix_share
+            out.append(PreparedPair(tokens=tokens, payload=payload, nbytes=pair.nbytes))
         return out
 
     def score_prepared(self, pairs: list[PreparedPair]) -> list[float]:

@@ -131,6 +131,32 @@ async def test_overloaded_when_queue_would_overflow() -> None:
     await batcher.close()
 
 
+class ImageBackend(FakeBackend):
+    """Every pair holds 1 MB of image tensors (the byte bound counts them)."""
+
+    def prepare(
+        self, query: Query, documents: list[Document], instruction: str | None
+    ) -> list[PreparedPair]:
+        return [PreparedPair(10, d.text, nbytes=1_000_000) for d in documents]
+
+
+async def test_the_queue_is_bounded_in_bytes_not_only_in_pairs() -> None:
+    backend = ImageBackend(max_batch_tokens=20)
+    backend.release.clear()
+    batcher = make(backend, max_wait_ms=1, queue_size=1000, queue_bytes=2_500_000)
+    first = asyncio.create_task(batcher.score(QUERY, docs("a", "b")))
+    assert await asyncio.to_thread(backend.entered.wait, 5.0)  # first batch is in flight
+    second = asyncio.create_task(batcher.score(QUERY, docs("c", "d")))  # 2 MB queued
+    await queued(batcher, 2)
+    with pytest.raises(Overloaded, match="queue_bytes"):
+        await batcher.score(QUERY, docs("e"))  # a third MB would pass 2.5 MB
+    backend.release.set()
+    assert await first == [0.01, 0.01]
+    assert await second == [0.01, 0.01]
+    assert await batcher.score(QUERY, docs("big", "one", "two")) == [0.03, 0.03, 0.03]
+    await batcher.close()
+
+
 async def test_a_full_queue_refuses_before_preparing() -> None:
     backend = FakeBackend(max_batch_tokens=20)
     backend.release.clear()

@@ -25,7 +25,7 @@ def processor(tiny_checkpoint: Path) -> Any:
 
 @pytest.fixture
 def pre(processor: Any) -> ImagePreprocessor:
-    return ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS, cache_items=4)
+    return ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS, cache_bytes=64 * 1024 * 1024)
 
 
 def test_decodes_bytes_path_and_pil_to_rgb(make_png: Callable[..., bytes], tmp_path: Path) -> None:
@@ -86,12 +86,18 @@ def test_same_bytes_hit_the_cache(
 
 
 def test_cache_is_bounded(processor: Any, make_png: Callable[..., bytes]) -> None:
-    pre = ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS, cache_items=1)
     a, b = make_png((56, 56)), make_png((84, 84))
+    one = ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS)(b)
+    room = one.pixel_values.element_size() * one.pixel_values.nelement() + 1024
+    pre = ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS, cache_bytes=room)  # one image
     pre(a)
     pre(b)
     pre(a)
     assert (pre.hits, pre.misses) == (0, 3)
+    tiny = ImagePreprocessor(processor, MIN_PIXELS, MAX_PIXELS, cache_bytes=100)
+    tiny(a)
+    tiny(a)  # larger than the whole budget: never kept, never an error
+    assert (tiny.hits, tiny.misses) == (0, 2)
 
 
 def test_pil_content_key_follows_pixels() -> None:

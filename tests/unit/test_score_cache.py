@@ -120,3 +120,11 @@ def test_redis_cache_validates_its_arguments() -> None:
         RedisScoreCache("redis://127.0.0.1:1/0", ttl_s=0)
     with pytest.raises(ValueError):
         RedisScoreCache("redis://127.0.0.1:1/0", ttl_jitter=1.5)
+
+
+async def test_the_in_process_cache_is_bounded_in_bytes() -> None:
+    from connectors.score_cache import LruScoreCache
+
+    cache = LruScoreCache(maxsize=1_000_000, max_bytes=LruScoreCache.ENTRY_BYTES * 10)
+    await cache.set_many({f"k{i}": 0.5 for i in range(25)})
+    assert await cache.get_many(["k0", "k14", "k15", "k24"]) == [None, None, 0.5, 0.5]
