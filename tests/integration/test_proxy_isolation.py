@@ -271,7 +271,7 @@ def test_bodies_over_the_limit_are_413_in_opensearch_shape(
 
 
 def test_a_client_that_leaves_mid_body_is_no_upstream_error(
-    blob_index: str, sidecar: ServerThread, http: httpx.Client
+    blob_index: str, sidecar: ServerThread, http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     with _connect(sidecar) as sock:
         sock.sendall(
@@ -282,6 +282,8 @@ def test_a_client_that_leaves_mid_body_is_no_upstream_error(
     time.sleep(0.5)
     metrics = http.get("/metrics").text
     assert not [line for line in metrics.splitlines() if '"502"' in line]
+    assert 'status="499"' in metrics  # recorded as the client's doing
+    assert "unreachable" not in caplog.text
 
 
 SEARCH = {"query": {"match": {"title": "coffee mug"}}, "size": 5}
