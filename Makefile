@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
 	test test-unit test-integration test-e2e test-real-shapes check lint format typecheck \
-	bench-engine bench-sidecar bench-gpu bench-gpu-tiny eval loadtest clean warm
+	bench-engine bench-sidecar bench-gpu bench-gpu-tiny bench-isolation eval loadtest clean warm
 
 help: ## List every target with its purpose
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -96,6 +96,9 @@ bench-gpu-tiny: venv ## The GPU benchmark script on the tiny checkpoint on CPU (
 
 eval: venv ## NDCG@10 / NDCG@5 / MRR@10 / Recall@W of BM25 vs reranked on the sample catalog
 	$(PY) -m sidecar.eval --out reports/eval
+
+bench-isolation: venv ## Hostile clients (huge heads, slowloris, slow bodies, big bulks) vs others, RSS
+	$(PY) benchmarks/bench_proxy_isolation.py
 
 loadtest: venv ## Concurrent clients against the sidecar (minilm): errors, latency, RSS over time
 	$(PY) benchmarks/loadtest.py
