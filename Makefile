@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DATA := data/catalog
+# Home Depot judged pairs (calibration and evaluation; not redistributed, see its README)
+HOMEDEPOT ?= ../shared/data/homedepot/train.csv.zip
 # Nothing is ever fetched from a model hub: weights are local directories or ship in packages.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -44,8 +46,8 @@ catalog: venv ## Generate the sample catalog (products, images, judged queries) 
 tiny-checkpoint: venv ## Write a tiny random-weight Qwen2.5-VL checkpoint to data/tiny-lychee
 	$(PY) -m lychee_engine.tiny data/tiny-lychee
 
-calibrate: venv ## Refit the MiniLM score calibration from its judged pairs
-	$(PY) -m lychee_engine.calibrate_minilm
+calibrate: venv ## Refit the score calibration on Home Depot judgments (MODEL=lychee:DIR for Lychee)
+	$(PY) -m lychee_engine.calibrate_minilm --model $(or $(MODEL),minilm) --data $(HOMEDEPOT)
 
 INDEX ?= products
 warm: venv ## Fill the shared embedding cache from an index (INDEX=products; Redis of services-up)
@@ -94,8 +96,9 @@ bench-gpu: venv ## GPU serving benchmark on a full-size random-weight Qwen2.5-VL
 bench-gpu-tiny: venv ## The GPU benchmark script on the tiny checkpoint on CPU (keeps it from rotting)
 	$(PY) benchmarks/bench_gpu.py --tiny
 
-eval: venv ## NDCG@10 / NDCG@5 / MRR@10 / Recall@W of BM25 vs reranked on the sample catalog
-	$(PY) -m sidecar.eval --out reports/eval
+eval: venv ## NDCG@10 of BM25, model only and as shipped: sample catalog + Home Depot held-out
+	$(PY) -m sidecar.eval --dataset sample $(if $(wildcard $(HOMEDEPOT)),homedepot) \
+		--homedepot $(HOMEDEPOT) --out reports/eval
 
 bench-isolation: venv ## Hostile clients (huge heads, slowloris, slow bodies, big bulks) vs others, RSS
 	$(PY) benchmarks/bench_proxy_isolation.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lychee_engine.backend import PairBackend
 from lychee_engine.batcher import MicroBatcher
 from lychee_engine.options import EngineOptions
 from lychee_engine.types import Scorer
@@ -57,6 +58,13 @@ def load_scorer(spec: str, options: EngineOptions | None = None) -> Scorer:
     # Imported lazily: the Qwen2.5-VL stack is heavy and irrelevant to the other backends.
     # The served path: the plain backend's weights and preprocessing behind the fast path
     # (vision-embedding cache, shared-prefix reuse, length buckets), exact to the plain path.
+    from pathlib import Path
+
+    from lychee_engine.calibrated import CalibratedBackend, lychee_calibration
     from lychee_engine.fast.fast_backend import FastLycheeBackend
 
-    return MicroBatcher(FastLycheeBackend.load(parsed.target, options), options)
+    backend: PairBackend = FastLycheeBackend.load(parsed.target, options)
+    calibration = lychee_calibration(Path(parsed.target), options.calibration)
+    if calibration is not None:
+        backend = CalibratedBackend(backend, calibration)
+    return MicroBatcher(backend, options)

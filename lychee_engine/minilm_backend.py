@@ -1,8 +1,8 @@
 """A text-only `PairBackend` over all-MiniLM-L6-v2: the CPU default.
 
 Scores are the cosine of mean-pooled, L2-normalised embeddings (what sentence-transformers
-computes for this model) mapped through a shipped logistic calibration, so the rule
-thresholds mean roughly what they mean for Lychee's P(yes).
+computes for this model) mapped through the shipped calibration (`calibration/minilm.json`,
+fitted on Home Depot judgments by `make calibrate`), so rule thresholds mean P(relevant).
 
 Limits, by design: the instruction is ignored (a bi-encoder has no place for it); a
 document with text and an image is scored on its text; an image-only document or an
@@ -21,7 +21,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from lychee_engine.backend import PreparedPair
-from lychee_engine.calibration import LogisticCalibration
+from lychee_engine.calibration import Calibration
 from lychee_engine.errors import EngineError, UnsupportedInput
 from lychee_engine.model_registry import REGISTRY, ModelKey
 from lychee_engine.options import EngineOptions
@@ -93,7 +93,7 @@ class MiniLMBackend:
     supports_images = False
 
     def __init__(
-        self, encoder: MiniLMEncoder, calibration: LogisticCalibration, options: EngineOptions
+        self, encoder: MiniLMEncoder, calibration: Calibration, options: EngineOptions
     ) -> None:
         self._encoder = encoder
         self._calibration = calibration
@@ -109,7 +109,7 @@ class MiniLMBackend:
         device = options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(load_encoder(device), LogisticCalibration.load("minilm"), options)
+        return cls(load_encoder(device), Calibration.load("minilm"), options)
 
     @property
     def embedding_dim(self) -> int:

@@ -30,3 +30,6 @@ class EngineOptions:
     request_timeout_s: float = 30.0  # remote backend
     # Lychee's serving paths; the unverified flash-attn ones are off unless enabled here.
     fast: FastOptions = field(default_factory=FastOptions)
+    # Lychee: a calibration file for P("yes"); None -> calibration/lychee.json when it was
+    # fitted on the loaded checkpoint, else raw P("yes") (lychee_engine/calibrated.py).
+    calibration: str | None = None

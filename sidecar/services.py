@@ -201,6 +201,7 @@ async def _load_scorer(settings: Settings) -> Scorer:
         max_pixels=engine.max_pixels,
         default_instruction=settings.default_instruction,
         fast=FastOptions(**engine.fast.model_dump()),
+        calibration=engine.calibration,
     )
     # Loading weights blocks for seconds: keep it off the event loop.
     scorer = await asyncio.to_thread(load_scorer, engine.model, options)

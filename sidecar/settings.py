@@ -62,6 +62,7 @@ class EngineSettings(BaseModel):
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 1280 * 28 * 28
     fast: FastPathSettings = Field(default_factory=FastPathSettings)
+    calibration: str | None = None  # Lychee P("yes") calibration file (lychee_engine/calibrated)
 
 
 class CacheSettings(BaseModel):

@@ -12,6 +12,9 @@ class JudgedQuery:
     text: str
     kind: str  # scenario | style | function | visual | ... ("all" when a dataset has none)
     judgments: dict[str, int]  # product id -> grade (0-3); unlisted products count as 0
+    # True: only the judged products are candidates (shallow pools such as Home Depot's);
+    # every system searches within them, so unjudged products never fill the top 10.
+    pooled: bool = False
 
 
 @dataclass(slots=True)

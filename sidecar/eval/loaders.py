@@ -6,6 +6,8 @@
 - Amazon ESCI: the shopping-queries examples + products parquet files (E/S/C/I -> 3/2/1/0)
 - Wayfair WANDS: product.csv, query.csv, label.csv, tab-separated (Exact/Partial/Irrelevant
   -> 2/1/0)
+- Home Depot: the held-out 20% of search terms of `../shared/data/homedepot/train.csv.zip`
+  (mean rating 1..3 -> gain 0..6), pooled per query
 """
 
 from __future__ import annotations
@@ -135,3 +137,40 @@ def load_wands(data_dir: Path, max_queries: int = 480) -> JudgedDataset:
         if r["query_id"] in judged
     ]
     return JudgedDataset("wands", docs, queries[:max_queries])
+
+
+def homedepot_kind(text: str) -> str:
+    """Home Depot has no query kinds; queries are grouped by length instead."""
+    words = len(text.split())
+    return "1 word" if words <= 1 else "2-3 words" if words <= 3 else "4+ words"
+
+
+def homedepot_grade(rating: float) -> int:
+    """Mean rating 1..3 (steps of 1/3) -> integer gain 0..6, linear in the rating."""
+    return round((rating - 1.0) * 3)
+
+
+def load_homedepot(path: Path | None = None, max_queries: int | None = None) -> JudgedDataset:
+    """The HELD-OUT 20% of Home Depot's search terms (the split the calibration never saw).
+
+    Products are the judged titles; each query's pool is its judged products (the runner
+    filters each search to its pool, so unjudged products never fill a top 10).
+    """
+    from lychee_engine.calibration.homedepot import DEFAULT_DATA, held_out
+
+    pairs = held_out(path or DEFAULT_DATA)
+    titles: dict[str, str] = {}
+    judged: dict[str, dict[str, int]] = defaultdict(dict)
+    for query, title, uid, rating in zip(
+        pairs.queries, pairs.titles, pairs.product_ids, pairs.rating, strict=True
+    ):
+        pid = f"hd-{uid}"
+        titles[pid] = title
+        judged[query][pid] = max(judged[query].get(pid, 0), homedepot_grade(float(rating)))
+    docs = [{"id": pid, "title": title, "selling_points": []} for pid, title in titles.items()]
+    texts = sorted(judged)[:max_queries] if max_queries else sorted(judged)
+    queries = [
+        JudgedQuery(f"hd{n:05d}", text, homedepot_kind(text), judged[text], pooled=True)
+        for n, text in enumerate(texts)
+    ]
+    return JudgedDataset("homedepot-heldout", docs, queries)

@@ -16,7 +16,8 @@ class KindResult:
     kind: str
     queries: int
     scores: dict[str, dict[str, float]]  # system -> metric -> mean
-    p_values: dict[str, float]  # metric -> paired t-test p-value (baseline vs candidate)
+    # candidate system -> metric -> paired t-test p-value against the baseline (first system)
+    p_values: dict[str, dict[str, float]]
 
 
 def metric_names(window: int) -> list[str]:
@@ -58,36 +59,43 @@ def per_query(queries: list[JudgedQuery], ranking: Ranking, metric: str) -> dict
 def compare_kind(
     kind: str,
     queries: list[JudgedQuery],
-    baseline: tuple[str, Ranking],
-    candidate: tuple[str, Ranking],
+    systems: list[tuple[str, Ranking]],
     window: int,
 ) -> KindResult:
+    """Mean metrics of every system; p-values of each later system against the first."""
     from ranx import compare
 
     qs = judged(queries)
     metrics = metric_names(window)
-    qrels, base_run = _to_ranx(qs, baseline[1], baseline[0])
-    _, cand_run = _to_ranx(qs, candidate[1], candidate[0])
+    runs = []
+    for name, ranking in systems:
+        qrels, run = _to_ranx(qs, ranking, name)
+        runs.append(run)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = compare(qrels, [base_run, cand_run], metrics, stat_test="student").to_dict()
-    scores = {name: dict(report[name]["scores"]) for name in (baseline[0], candidate[0])}
-    p_values = {m: float(report[baseline[0]]["comparisons"][candidate[0]][m]) for m in metrics}
+        report = compare(qrels, runs, metrics, stat_test="student").to_dict()
+    base = systems[0][0]
+    scores = {name: dict(report[name]["scores"]) for name, _ in systems}
+    p_values = {
+        name: {m: float(report[base]["comparisons"][name][m]) for m in metrics}
+        for name, _ in systems[1:]
+    }
     return KindResult(kind, len(qs), scores, p_values)
 
 
 def compare_by_kind(
     queries: list[JudgedQuery],
     baseline: tuple[str, Ranking],
-    candidate: tuple[str, Ranking],
+    *candidates: tuple[str, Ranking],
     window: int,
 ) -> list[KindResult]:
     """One result per query kind (with at least two judged queries) and an `overall` row."""
+    systems = [baseline, *candidates]
     kinds = sorted({q.kind for q in judged(queries)})
     rows = []
     for kind in kinds:
         subset = [q for q in queries if q.kind == kind]
         if len(judged(subset)) >= 2:  # a paired test needs pairs
-            rows.append(compare_kind(kind, subset, baseline, candidate, window))
-    rows.append(compare_kind("overall", queries, baseline, candidate, window))
+            rows.append(compare_kind(kind, subset, systems, window))
+    rows.append(compare_kind("overall", queries, systems, window))
     return rows

@@ -1,4 +1,8 @@
-"""The evaluation report: a console table, Markdown, a bar chart per query kind, wins/losses."""
+"""The evaluation report: a console table, Markdown, a bar chart per query kind, wins/losses.
+
+Systems are compared left to right; the first is the baseline (BM25) and the last is the
+headline (the product as shipped).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,12 @@ import numpy as np
 
 from sidecar.eval.metrics import KindResult
 from sidecar.eval.runner import SystemRun
+
+LABELS = {"bm25": "BM25", "model": "model only", "shipped": "as shipped", "rerank": "rerank"}
+
+
+def label(system: str) -> str:
+    return LABELS.get(system, system)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +38,20 @@ def lift(base: float, cand: float) -> str:
     return f"{(cand - base) / base * 100:+.1f}%" if base > 0 else "n/a"
 
 
-def table(rows: list[KindResult], baseline: str, candidate: str) -> str:
-    """kind | BM25 NDCG@10 | rerank NDCG@10 | lift % (plus query count and p-value)."""
-    lines = [
-        "| kind | queries | BM25 NDCG@10 | rerank NDCG@10 | lift % | p (t-test) |",
-        "|---|---|---|---|---|---|",
-    ]
+def table(rows: list[KindResult], systems: list[str]) -> str:
+    """kind | queries | NDCG@10 per system | last - first (and last - second) | p-value."""
+    first, last = systems[0], systems[-1]
+    deltas = [first] + ([systems[1]] if len(systems) > 2 else [])
+    head = ["kind", "queries", *(f"{label(s)} NDCG@10" for s in systems)]
+    head += [f"{label(last)} − {label(d)}" for d in deltas]
+    head += [f"lift vs {label(first)}", f"p ({label(last)} vs {label(first)})"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
-        b, c = r.scores[baseline]["ndcg@10"], r.scores[candidate]["ndcg@10"]
-        lines.append(
-            f"| {r.kind} | {r.queries} | {b:.4f} | {c:.4f} | {lift(b, c)} "
-            f"| {r.p_values['ndcg@10']:.4f} |"
-        )
+        values = [r.scores[s]["ndcg@10"] for s in systems]
+        cells = [r.kind, str(r.queries), *(f"{v:.4f}" for v in values)]
+        cells += [f"{values[-1] - r.scores[d]['ndcg@10']:+.4f}" for d in deltas]
+        cells += [lift(values[0], values[-1]), f"{r.p_values[last]['ndcg@10']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -47,21 +59,24 @@ def metrics_table(overall: KindResult) -> str:
     names = list(next(iter(overall.scores.values())))
     lines = ["| system | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for system, scores in overall.scores.items():
-        lines.append(f"| {system} | " + " | ".join(f"{scores[m]:.4f}" for m in names) + " |")
-    lines.append("| p (paired t-test) | " + " | ".join(f"{overall.p_values[m]:.4f}" for m in names))
-    return "\n".join(lines) + " |"
+        lines.append(f"| {label(system)} | " + " | ".join(f"{scores[m]:.4f}" for m in names) + " |")
+    base = next(iter(overall.scores))
+    for system, p in overall.p_values.items():
+        cells = " | ".join(f"{p[m]:.4f}" for m in names)
+        lines.append(f"| p ({label(system)} vs {label(base)}, paired t-test) | {cells} |")
+    return "\n".join(lines)
 
 
-def latency_line(run: SystemRun) -> str:
+def latency_line(run: SystemRun, queries: int) -> str:
     values = np.array(list(run.latency_ms.values()) or [0.0])
     hit_rate = run.cache_hits / run.scored_docs if run.scored_docs else 0.0
     return (
-        f"| {run.name} | {np.percentile(values, 50):.1f} | {np.percentile(values, 95):.1f} "
-        f"| {hit_rate:.1%} | {run.degraded} |"
+        f"| {label(run.name)} | {np.percentile(values, 50):.1f} | {np.percentile(values, 95):.1f} "
+        f"| {hit_rate:.1%} | {run.hits / max(queries, 1):.1f} | {run.degraded} | {run.skipped} |"
     )
 
 
-def bar_chart(rows: list[KindResult], baseline: str, candidate: str, path: Path) -> None:
+def bar_chart(rows: list[KindResult], systems: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,9 +84,11 @@ def bar_chart(rows: list[KindResult], baseline: str, candidate: str, path: Path)
 
     kinds = [r.kind for r in rows]
     x = np.arange(len(kinds))
-    fig, ax = plt.subplots(figsize=(max(6, len(kinds) * 1.4), 4))
-    ax.bar(x - 0.2, [r.scores[baseline]["ndcg@10"] for r in rows], 0.4, label="BM25")
-    ax.bar(x + 0.2, [r.scores[candidate]["ndcg@10"] for r in rows], 0.4, label="rerank")
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(max(6, len(kinds) * 1.6), 4))
+    for i, system in enumerate(systems):
+        offset = (i - (len(systems) - 1) / 2) * width
+        ax.bar(x + offset, [r.scores[system]["ndcg@10"] for r in rows], width, label=label(system))
     ax.set_xticks(x, kinds)
     ax.set_ylabel("NDCG@10")
     ax.set_ylim(0, 1)
@@ -86,51 +103,55 @@ def write_report(
     out_dir: Path,
     title: str,
     rows: list[KindResult],
-    runs: tuple[SystemRun, SystemRun],
+    runs: list[SystemRun],
     deltas: list[QueryDelta],
     settings_line: str,
+    extra: str = "",
 ) -> Path:
+    """report.md and ndcg_by_kind.png; wins/losses compare the last system with the first."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    base, cand = runs
-    bar_chart(rows, base.name, cand.name, out_dir / "ndcg_by_kind.png")
+    systems = [run.name for run in runs]
+    bar_chart(rows, systems, out_dir / "ndcg_by_kind.png")
     ordered = sorted(deltas, key=lambda d: d.delta)
     wins = [d for d in reversed(ordered) if d.delta > 1e-9][:10]
     losses = [d for d in ordered if d.delta < -1e-9][:10]
+    first, last = label(systems[0]), label(systems[-1])
+    queries = rows[-1].queries
 
     def qlines(items: list[QueryDelta]) -> str:
-        head = "| query | kind | BM25 | rerank | Δ |\n|---|---|---|---|---|\n"
+        head = f"| query | kind | {first} | {last} | Δ |\n|---|---|---|---|---|\n"
         body = "\n".join(
             f"| {d.text} | {d.kind} | {d.baseline:.3f} | {d.candidate:.3f} | {d.delta:+.3f} |"
             for d in items
         )
         return head + (body or "| (none) | | | | |")
 
+    latency = "\n".join(latency_line(run, queries) for run in runs)
     md = f"""# {title}
 
 {settings_line}
 
 ## NDCG@10 by query kind
 
-{table(rows, base.name, cand.name)}
+{table(rows, systems)}
 
 ![NDCG@10 per query kind](ndcg_by_kind.png)
-
+{extra}
 ## All metrics, overall
 
 {metrics_table(rows[-1])}
 
-## Latency per query and cache
+## Latency per query, cache and hits returned
 
-| system | p50 ms | p95 ms | cache hit rate | degraded |
-|---|---|---|---|---|
-{latency_line(base)}
-{latency_line(cand)}
+| system | p50 ms | p95 ms | cache hit rate | hits per query | degraded | skipped |
+|---|---|---|---|---|---|---|
+{latency}
 
-## Biggest wins (NDCG@10)
+## Biggest wins of {last} over {first} (NDCG@10)
 
 {qlines(wins)}
 
-## Biggest losses (NDCG@10)
+## Biggest losses of {last} against {first} (NDCG@10)
 
 {qlines(losses)}
 """

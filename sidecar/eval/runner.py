@@ -1,4 +1,4 @@
-"""Runs every judged query through OpenSearch (BM25) and through the sidecar (reranked)."""
+"""Runs every judged query through OpenSearch (BM25) or a sidecar (model only, as shipped)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class SystemRun:
     cache_hits: int = 0
     scored_docs: int = 0
     degraded: int = 0
+    skipped: int = 0  # rerank.status "skipped": the backend stepped aside
+    hits: int = 0  # hits returned over all queries (rules may remove some)
 
 
 def index_products(url: str, index: str, dataset: JudgedDataset, timeout_s: float = 60.0) -> int:
@@ -39,12 +41,15 @@ def index_products(url: str, index: str, dataset: JudgedDataset, timeout_s: floa
         client.close()
 
 
-def search_body(text: str, window: int, rerank: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "query": {"multi_match": {"query": text, "fields": ["title^2", "selling_points"]}},
-        "size": window,
-        "_source": ["id"],
+def search_body(
+    text: str, window: int, rerank: bool, pool: list[str] | None = None
+) -> dict[str, Any]:
+    """The storefront's search; with `pool`, restricted to those product ids."""
+    match: dict[str, Any] = {
+        "multi_match": {"query": text, "fields": ["title^2", "selling_points"]}
     }
+    query = {"bool": {"must": [match], "filter": [{"ids": {"values": pool}}]}} if pool else match
+    body: dict[str, Any] = {"query": query, "size": window, "_source": ["id"]}
     if rerank:
         body["ext"] = {"rerank": {"explain": True}}
     return body
@@ -68,7 +73,9 @@ def run_system(
     with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
         for q in queries:
             started = time.perf_counter()
-            resp = client.post(f"/{index}/_search", json=search_body(q.text, window, rerank))
+            pool = sorted(q.judgments) if q.pooled else None
+            body = search_body(q.text, window, rerank, pool)
+            resp = client.post(f"/{index}/_search", json=body)
             out.latency_ms[q.qid] = (time.perf_counter() - started) * 1000
             resp.raise_for_status()
             data = resp.json()
@@ -77,4 +84,6 @@ def run_system(
             out.cache_hits += int(meta.get("cache_hits", 0))
             out.scored_docs += len(data["hits"]["hits"])
             out.degraded += meta.get("status") == "degraded"
+            out.skipped += meta.get("status") == "skipped"
+            out.hits += len(out.ranking[q.qid])
     return out

@@ -50,5 +50,29 @@ def test_compare_by_kind_has_overall_row_and_paired_p_values() -> None:
     assert overall.scores["rerank"]["ndcg@10"] == pytest.approx(1.0)
     expected_base = sum(per_query(QUERIES, base, "ndcg@10").values()) / 4
     assert overall.scores["bm25"]["ndcg@10"] == pytest.approx(expected_base)
-    assert 0.0 <= overall.p_values["ndcg@10"] <= 1.0
+    assert 0.0 <= overall.p_values["rerank"]["ndcg@10"] <= 1.0
     assert set(overall.scores["bm25"]) == {"ndcg@10", "ndcg@5", "mrr@10", "recall@50"}
+
+
+def test_three_systems_compare_against_the_first_and_check_the_goals() -> None:
+    from sidecar.eval.__main__ import goal_lines
+    from sidecar.eval.report import table
+
+    base = {"q1": ["c", "b", "a"], "q2": ["x", "d"], "q3": ["e", "f"], "q4": ["z", "g"]}
+    model = {"q1": ["a", "b", "c"], "q2": ["d"], "q3": ["f", "e"], "q4": ["g"]}
+    shipped = {"q1": ["a", "c"], "q2": ["d"], "q3": ["f", "e"], "q4": ["g"]}  # b removed
+    rows = compare_by_kind(
+        QUERIES, ("bm25", base), ("model", model), ("shipped", shipped), window=50
+    )
+    overall = rows[-1]
+    assert set(overall.p_values) == {"model", "shipped"}
+    assert overall.scores["shipped"]["ndcg@10"] < overall.scores["model"]["ndcg@10"]
+    text = table(rows, ["bm25", "model", "shipped"])
+    assert "| BM25 NDCG@10 | model only NDCG@10 | as shipped NDCG@10 |" in text
+    assert "as shipped − BM25 | as shipped − model only" in text
+    goals = goal_lines("sample-catalog", rows, ["bm25", "model", "shipped"])
+    gain = overall.scores["shipped"]["ndcg@10"] - overall.scores["bm25"]["ndcg@10"]
+    assert goals[0].endswith("NOT met") == (gain < 0.10)
+    slack = overall.scores["model"]["ndcg@10"] - overall.scores["shipped"]["ndcg@10"]
+    assert goals[1].endswith("NOT met") == (slack > 0.01)
+    assert any("every query kind: met" in g for g in goals)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from lychee_engine.batcher import MicroBatcher
-from lychee_engine.calibrate_minilm import fit_logistic
-from lychee_engine.calibration import CALIBRATION_DIR, LogisticCalibration
+from lychee_engine.calibration import CALIBRATION_DIR, Calibration
 from lychee_engine.errors import UnsupportedInput
 from lychee_engine.minilm_backend import MiniLMBackend
 from lychee_engine.options import EngineOptions
@@ -37,7 +36,9 @@ async def scorer(backend: MiniLMBackend) -> AsyncIterator[MicroBatcher]:
 async def test_relevant_product_ranks_above_unrelated_one(scorer: MicroBatcher) -> None:
     shoes, mug = await scorer.score(QUERY, [SHOES, MUG])
     assert 0.0 <= mug < shoes <= 1.0
-    assert shoes >= 0.75 and mug < 0.4  # calibrated: rule thresholds keep their meaning
+    # Calibrated on Home Depot judged pools, where even a weak cosine is relevant ~40% of the
+    # time: an unrelated product falls below "medium", a matching one is "strong".
+    assert shoes >= 0.75 and mug < 0.55
 
 
 async def test_image_only_document_is_unsupported(scorer: MicroBatcher) -> None:
@@ -82,20 +83,14 @@ def test_query_is_tokenised_once_per_request(backend: MiniLMBackend) -> None:
 
 
 def test_revision_names_weights_and_calibration(backend: MiniLMBackend) -> None:
-    assert backend.revision.endswith(LogisticCalibration.load("minilm").fingerprint)
+    assert backend.revision.endswith(Calibration.load("minilm").fingerprint)
 
 
-def test_shipped_calibration_loads_and_matches_its_data() -> None:
-    calibration = LogisticCalibration.load("minilm")
+def test_shipped_calibration_is_monotone_and_met_its_goals() -> None:
+    calibration = Calibration.load("minilm")
     meta = json.loads((CALIBRATION_DIR / "minilm.json").read_text())
-    lines = (CALIBRATION_DIR / "minilm_pairs.jsonl").read_text().splitlines()
-    assert calibration.a > 0 and meta["n_pairs"] == len(lines) >= 100
-    assert calibration.apply([-1.0, 1.0]).tolist() == sorted(calibration.apply([-1.0, 1.0]))
-
-
-def test_fit_recovers_known_logistic() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-0.2, 1.0, 20000)
-    y = (rng.uniform(size=x.size) < LogisticCalibration(12.0, -6.0).apply(x)).astype(float)
-    a, b = fit_logistic(x, y, l2=0.0)
-    assert a == pytest.approx(12.0, rel=0.1) and b == pytest.approx(-6.0, rel=0.1)
+    grid = np.linspace(-1.0, 1.0, 401)
+    assert np.all(np.diff(calibration.apply(grid)) >= 0)  # a monotone map never reorders
+    held = meta["held_out"]  # measured by `make calibrate` on the held-out search terms
+    assert held["ece_10_bins"] <= 0.08 and held["top_rated_kept_at_0.4"] >= 0.9
+    assert "by search term" in meta["split"]
