@@ -93,8 +93,11 @@ def _connect(server: ServerThread) -> socket.socket:
 def _read_until_closed(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes (a socket timeout fails the test)."""
     data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass  # closed on us while we still sent: what came before stands
     return data
 
 
@@ -194,9 +197,12 @@ def test_an_endless_head_is_refused_at_the_cap(sidecar: ServerThread) -> None:
 def test_slowloris_and_idle_connections_are_closed(strict: ServerThread) -> None:
     with _connect(strict) as slowloris, _connect(strict) as idle:
         slowloris.sendall(b"GET /_count HTTP/1.1\r\nHost: x\r\n")
-        for _ in range(2):  # a header line now and then, never the end of the head
-            time.sleep(0.4)
-            slowloris.sendall(b"X-A: b\r\n")
+        try:
+            for _ in range(2):  # a header line now and then, never the end of the head
+                time.sleep(0.4)
+                slowloris.sendall(b"X-A: b\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a slow box: the 1 s header timeout came first
         assert _read_until_closed(slowloris).startswith(b"HTTP/1.1 408")
         assert _read_until_closed(idle) == b""
 
