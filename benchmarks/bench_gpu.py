@@ -6,7 +6,8 @@ through the micro-batcher; one 1,000-document request. Prints ms p50/p95 per req
 pairs/s, MFU, padding, peak memory, speed-up over naive and each path's max score difference.
 
 It runs once on sdpa (the served default, the fast path's flash-attn-only paths off) and,
-where flash-attn is usable, once more on flash_attention_2 with every one of those paths on.
+where flash-attn is usable, once more on flash_attention_2 with every one of those paths on
+(--tiny: on sdpa in fp32, or in bf16 with --dtype bf16).
 Each run must agree (`lychee_engine.fast.agreement`): the fast path's max difference to the
 plain path at most 2x the plain path's own batched-vs-one-pair difference in that run (and
 never below 1e-4 required); otherwise the script exits 1.
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy
 import torch
 from PIL import Image
 
@@ -85,8 +87,10 @@ def full_size_backend(tiny_dir: str, options: EngineOptions, attention: str) -> 
 
 
 def noise_png(seed: int, size: int) -> bytes:
-    image = Image.effect_noise((size, size), 40 + seed % 50).convert("RGB")
-    image.putpixel((0, 0), (seed % 256, seed // 256 % 256, 1))  # distinct content per seed
+    """A noise image that depends on `seed` alone (PIL's effect_noise follows C rand(), so
+    scores, and bf16 differences, would change with what ran before in the process)."""
+    pixels = numpy.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=numpy.uint8)
+    image = Image.fromarray(pixels, "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
@@ -424,19 +428,22 @@ def budget_sweep(runner: Runner, cases: list[Scenario], budgets: tuple[int, ...]
     return "fast path token-budget sweep (p50): " + "; ".join(parts)
 
 
-def attentions(full_size: bool) -> list[str]:
-    """sdpa (what is served by default) always; flash_attention_2 too where it is usable."""
+def runs(full_size: bool, tiny_dtype: str = "fp32") -> list[tuple[str, str]]:
+    """(attention, dtype) of each table. On the GPU, bf16 on sdpa (what is served by default)
+    and on flash_attention_2 where it is usable. On CPU (tiny) sdpa in `tiny_dtype`: fp32,
+    where the fast path must be exact (the 1e-4 floor), or bf16, a rehearsal of the GPU rule."""
     if not full_size:
-        return ["sdpa"]
+        return [("sdpa", tiny_dtype)]
     usable = choose_attention("auto", torch.device("cuda"), torch.bfloat16, flash_paths=True)
-    return ["sdpa"] + ([FLASH] if usable.implementation == FLASH else [])
+    return [("sdpa", "bf16")] + ([(FLASH, "bf16")] if usable.implementation == FLASH else [])
 
 
 def run_attention(
-    args: argparse.Namespace, tiny_dir: str, options: EngineOptions, attention: str
+    args: argparse.Namespace, tiny_dir: str, options: EngineOptions, attention: str, dtype: str
 ) -> tuple[list[str], Agreement]:
-    """The table, token-budget sweep and agreement verdict of one attention implementation."""
-    options = dataclasses.replace(options, attention=attention, fast=FAST_OPTIONS[attention])
+    """The table, token-budget sweep and agreement verdict of one attention and dtype."""
+    fast_options = FAST_OPTIONS[attention]
+    options = dataclasses.replace(options, attention=attention, dtype=dtype, fast=fast_options)
     if args.full_size:
         plain = full_size_backend(tiny_dir, options, attention)
     else:
@@ -459,7 +466,7 @@ def run_attention(
     budgets = (2048, 8192) if args.tiny else (2048, 4096, 8192, 16384)
     lines.append(budget_sweep(runner, [cases[0], cases[2]], budgets, reps))
     lines.append(f"vision cache: {fast.vision_cache_stats()}")
-    agreement = check_agreement(attention, fast_vs_plain, plain_vs_single)
+    agreement = check_agreement(f"{attention} {dtype}", fast_vs_plain, plain_vs_single)
     lines.append(agreement.line())
     print(lines[-1], file=sys.stderr, flush=True)
     del runner, fast, plain  # the next attention builds its own model
@@ -476,6 +483,9 @@ def main() -> int:
     mode.add_argument("--tiny", action="store_true", help="tiny checkpoint on CPU (CI)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per scenario")
     parser.add_argument("--max-batch-tokens", type=int, default=EngineOptions().max_batch_tokens)
+    parser.add_argument(
+        "--dtype", choices=("fp32", "bf16"), default="fp32", help="--tiny only (full size: bf16)"
+    )
     args = parser.parse_args()
     if args.full_size and not torch.cuda.is_available():
         parser.error("--full-size needs a CUDA device")
@@ -491,8 +501,8 @@ def main() -> int:
     verdicts: list[Agreement] = []
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         tiny_dir = str(write_tiny_checkpoint(tmp))
-        for attention in attentions(args.full_size):
-            table, agreement = run_attention(args, tiny_dir, options, attention)
+        for attention, dtype in runs(args.full_size, args.dtype):
+            table, agreement = run_attention(args, tiny_dir, options, attention, dtype)
             lines += table
             verdicts.append(agreement)
     lines.append(

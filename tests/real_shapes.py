@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy
 from PIL import Image
 
 from lychee_engine import load_scorer
@@ -32,8 +33,10 @@ WINDOW_MERGED = 4  # window 112 px / patch 14 / merge 2
 
 
 def noise_png(seed: int, size: tuple[int, int] = IMAGE_SIZE) -> bytes:
-    image = Image.effect_noise(size, 30 + seed).convert("RGB")
-    image.putpixel((0, 0), (seed, 0, 0))
+    """Noise that depends on `seed` alone (PIL's effect_noise follows C rand())."""
+    shape = (size[1], size[0], 3)
+    pixels = numpy.random.default_rng(seed).integers(0, 256, shape, dtype=numpy.uint8)
+    image = Image.fromarray(pixels, "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()

@@ -70,13 +70,14 @@ def test_bench_runs_sdpa_and_flash_where_usable(
     bench_gpu: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With flash-attn usable the full-size run measures both paths, flash with every
-    unverified path on (what it verifies); the tiny CPU run measures sdpa alone."""
+    unverified path on (what it verifies); the tiny CPU run measures sdpa (fp32 or bf16)."""
     usable = AttentionChoice(FLASH, "flash-attn available on this GPU")
     monkeypatch.setattr(bench_gpu, "choose_attention", lambda *args, **kwargs: usable)
-    assert bench_gpu.attentions(full_size=True) == ["sdpa", FLASH]
-    assert bench_gpu.attentions(full_size=False) == ["sdpa"]
+    assert bench_gpu.runs(full_size=True) == [("sdpa", "bf16"), (FLASH, "bf16")]
+    assert bench_gpu.runs(full_size=False) == [("sdpa", "fp32")]
+    assert bench_gpu.runs(full_size=False, tiny_dtype="bf16") == [("sdpa", "bf16")]
     assert bench_gpu.FAST_OPTIONS[FLASH].unverified_enabled == tuple(UNVERIFIED_PATHS)
     assert bench_gpu.FAST_OPTIONS["sdpa"].unverified_enabled == ()
     absent = AttentionChoice("sdpa", "flash_attention_2 unavailable: flash-attn is not installed")
     monkeypatch.setattr(bench_gpu, "choose_attention", lambda *args, **kwargs: absent)
-    assert bench_gpu.attentions(full_size=True) == ["sdpa"]
+    assert bench_gpu.runs(full_size=True) == [("sdpa", "bf16")]
