@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from lychee_engine.backend import PairBackend, PreparedPair
 from lychee_engine.errors import EngineError, Overloaded
 from lychee_engine.options import EngineOptions
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, ScorerCapabilities, capabilities_of
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,10 @@ class MicroBatcher:
     @property
     def supports_images(self) -> bool:
         return self._backend.supports_images
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        return capabilities_of(self._backend)
 
     @property
     def backend(self) -> PairBackend:

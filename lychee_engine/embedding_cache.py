@@ -27,7 +27,7 @@ import torch
 
 from lychee_engine.backend import PreparedPair
 from lychee_engine.batcher import BatcherStats, MicroBatcher
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, ScorerCapabilities
 
 Codec = Literal["float32", "float16", "int8"]
 KEY_PREFIX = "lychee:emb:v1"
@@ -136,6 +136,10 @@ class EmbeddingCachingScorer:
     @property
     def supports_images(self) -> bool:
         return self._batcher.supports_images
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        return self._batcher.capabilities
 
     @property
     def batcher(self) -> MicroBatcher:

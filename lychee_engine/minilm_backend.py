@@ -25,7 +25,7 @@ from lychee_engine.calibration import Calibration
 from lychee_engine.errors import EngineError, UnsupportedInput
 from lychee_engine.model_registry import REGISTRY, ModelKey
 from lychee_engine.options import EngineOptions
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, ScorerCapabilities
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length
@@ -91,6 +91,14 @@ class MiniLMBackend:
 
     model_id = MODEL_ID
     supports_images = False
+    # An English sentence encoder: text in Latin script only, and no instruction input.
+    capabilities = ScorerCapabilities(
+        images=False,
+        query_images=False,
+        scripts=frozenset({"Latin"}),
+        languages=("en",),
+        instruction=False,
+    )
 
     def __init__(
         self, encoder: MiniLMEncoder, calibration: Calibration, options: EngineOptions

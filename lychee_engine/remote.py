@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from lychee_engine.errors import EngineError, Overloaded, UnsupportedInput
 from lychee_engine.options import EngineOptions
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, ScorerCapabilities
 
 CONNECT_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 5.0
@@ -65,6 +65,12 @@ class RemoteScorer:
     @property
     def supports_images(self) -> bool:
         return self._supports_images
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        # The remote model is not asked: assumed to read every script and the instruction
+        # (it is passed on); `/v1/rerank` takes the query as a string, so no query image.
+        return ScorerCapabilities(images=self._supports_images, query_images=False)
 
     async def score(
         self, query: Query, documents: list[Document], instruction: str | None = None

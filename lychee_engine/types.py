@@ -37,6 +37,46 @@ class Document:
             raise ValueError("a document needs text, an image, or both")
 
 
+@dataclass(frozen=True, slots=True)
+class ScorerCapabilities:
+    """What a backend can judge; the service steps aside for everything else.
+
+    `images`: it reads document images; `query_images`: it reads a query image;
+    `scripts`: the Unicode scripts it reads (e.g. {"Latin"}), None for all of them;
+    `languages`: what it was trained on, for people (None: multilingual);
+    `instruction`: an instruction changes how it scores.
+    """
+
+    images: bool
+    query_images: bool
+    scripts: frozenset[str] | None = None
+    languages: tuple[str, ...] | None = None
+    instruction: bool = True
+
+    def reads_script(self, script: str) -> bool:
+        return self.scripts is None or script in self.scripts
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form `/readyz` publishes."""
+        return {
+            "images": self.images,
+            "query_images": self.query_images,
+            "scripts": "all" if self.scripts is None else sorted(self.scripts),
+            "languages": "multilingual" if self.languages is None else list(self.languages),
+            "instruction": self.instruction,
+        }
+
+
+def capabilities_of(scorer: object) -> ScorerCapabilities:
+    """The scorer's capabilities; one that does not describe itself is assumed to read
+    every script and to read images exactly when it says `supports_images`."""
+    declared = getattr(scorer, "capabilities", None)
+    if isinstance(declared, ScorerCapabilities):
+        return declared
+    images = bool(getattr(scorer, "supports_images", False))
+    return ScorerCapabilities(images=images, query_images=images)
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """Scores (query, document) pairs: one probability-like float in [0, 1] per document."""
@@ -53,6 +93,11 @@ class Scorer(Protocol):
 
     @property
     def supports_images(self) -> bool: ...
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        """What it can judge (images, scripts, instructions): see `capabilities_of`."""
+        ...
 
     async def score(
         self,

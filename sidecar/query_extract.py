@@ -20,7 +20,8 @@ import orjson
 from sidecar.errors import InvalidRequest
 
 DEFAULT_SIZE = 10
-_QUERY_SYNTAX = re.compile(
+# query_string syntax: boosts and fuzziness, field prefixes, operators, special characters.
+QUERY_SYNTAX = re.compile(
     r"[~^]\d*(?:\.\d+)?|\b\w+(?:\.\w+)*:|\b(?:AND|OR|NOT)\b|[+\-!(){}\[\]\"*?\\/|&]"
 )
 _SPACES = re.compile(r"\s+")
@@ -80,7 +81,7 @@ def extract_query_text(query: Any) -> str | None:
 
 def clean_query_string(text: str) -> str:
     """Drop query_string syntax (fields, operators, quotes, boosts) and keep the words."""
-    return _SPACES.sub(" ", _QUERY_SYNTAX.sub(" ", text)).strip()
+    return _SPACES.sub(" ", QUERY_SYNTAX.sub(" ", text)).strip()
 
 
 def _collect(clause: Any, out: list[str]) -> None:

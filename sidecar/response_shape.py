@@ -1,14 +1,17 @@
 """Build the OpenSearch-shaped response from the reranked hits.
 
-Everything OpenSearch said is kept as it said it (took, timed_out, _shards, hits.total,
-aggregations, suggest, unknown keys); only `hits.hits` (reordered, sliced to the page),
-each hit's `_score` (the final score) and `hits.max_score` change.
+Everything OpenSearch said is kept as it said it (took, timed_out, _shards, aggregations,
+suggest, unknown keys); only `hits.hits` (the page of the reranked list, see
+sidecar/paging.py), each hit's `_score` (the score shown), `hits.max_score` and an exact
+`hits.total` (less the hits the rules removed) change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sidecar.paging import adjust_total
 
 RerankStatus = Literal["ok", "partial", "degraded", "skipped"]
 
@@ -25,7 +28,7 @@ class HitOutcome:
     rules_fired: list[str] = field(default_factory=list)
     cached: bool = False
     image_error: str | None = None
-    reranked: bool = True  # False: beyond the window, kept in OpenSearch order
+    reranked: bool = True  # False: beyond the window (or the scored depth), OpenSearch order
 
 
 @dataclass(slots=True)
@@ -39,6 +42,9 @@ class RerankReport:
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_image_error: str | None = None
     depth: int | None = None  # partial: how many window hits were scored
+    # explain: the window hits the rules removed (sidecar.response_shape.removed_entry)
+    removed: list[dict[str, Any]] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # explain-only facts (step aside)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,27 +59,48 @@ class RerankReport:
             out["query_image_error"] = self.query_image_error
         if self.depth is not None:
             out["depth"] = self.depth
+        if self.removed is not None:
+            out["removed"] = self.removed
+        out.update(self.notes)
         return out
 
 
 def shape_response(
     upstream: dict[str, Any],
-    outcomes: list[HitOutcome],
-    from_: int,
-    size: int,
+    page: list[HitOutcome],
+    max_score: float | None,
+    removed: int,
     report: RerankReport,
     explain: bool,
 ) -> dict[str, Any]:
-    """The client's page `[from_, from_+size)` of `outcomes` in OpenSearch's shape."""
+    """The client's `page` of the reranked list in OpenSearch's shape; `max_score` is the
+    list's best score and `removed` how many window hits the rules took out of it."""
     response = dict(upstream)
     hits_block = dict(response.get("hits") or {})
-    page = outcomes[from_ : from_ + size]
     hits_block["hits"] = [_shape_hit(o, explain) for o in page]
-    hits_block["max_score"] = _max_score(outcomes)
+    hits_block["max_score"] = _round(max_score)
+    if "total" in hits_block:
+        hits_block["total"] = adjust_total(hits_block["total"], removed)
     response["hits"] = hits_block
     if explain:
         response["rerank"] = report.as_dict()
     return response
+
+
+def removed_entry(outcome: HitOutcome, title_field: str) -> dict[str, Any]:
+    """How explain lists a window hit the rules removed (the console shows it greyed)."""
+    hit = outcome.hit
+    entry: dict[str, Any] = {
+        "_id": hit.get("_id"),
+        "_index": hit.get("_index"),
+        "model_score": _round(outcome.model_score),
+        "final_score": _round(outcome.final_score),
+        "rules_fired": list(outcome.rules_fired),
+    }
+    title = (hit.get("_source") or {}).get(title_field)
+    if isinstance(title, str):
+        entry["title"] = title
+    return entry
 
 
 def skipped_response(upstream: dict[str, Any], report: RerankReport, explain: bool) -> dict:
@@ -85,7 +112,7 @@ def skipped_response(upstream: dict[str, Any], report: RerankReport, explain: bo
 
 def _shape_hit(outcome: HitOutcome, explain: bool) -> dict[str, Any]:
     hit = dict(outcome.hit)
-    if outcome.reranked:
+    if outcome.final_score is not None:
         hit["_score"] = _round(outcome.final_score)
     if explain:
         detail: dict[str, Any] = {
@@ -101,16 +128,6 @@ def _shape_hit(outcome: HitOutcome, explain: bool) -> dict[str, Any]:
             detail["image_error"] = outcome.image_error
         hit["_rerank"] = detail
     return hit
-
-
-def _max_score(outcomes: list[HitOutcome]) -> float | None:
-    """Max over the reranked window (like OpenSearch, independent of the page)."""
-    scores = [o.final_score for o in outcomes if o.reranked and o.final_score is not None]
-    if scores:
-        return _round(max(scores))
-    others = [o.hit.get("_score") for o in outcomes]
-    numeric = [s for s in others if isinstance(s, int | float)]
-    return max(numeric) if numeric else None
 
 
 def _round(value: float | None) -> float | None:

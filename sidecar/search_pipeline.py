@@ -1,10 +1,11 @@
 """`POST /{index}/_search`, step by step (DESIGN §1).
 
 parse -> normalize -> retrieve top-W -> cache get -> hydrate + score the misses (deadline,
-breaker) -> cache set -> rules -> shape and slice the page. The window W is fixed per
-index, so every page of a query is cut from the same reranked list: page 2 continues
-page 1. Hits beyond W (a page that straddles it) keep OpenSearch's order; a page that
-starts beyond W is passed through untouched.
+breaker) -> cache set -> rules -> the page of the reranked list (sidecar/paging.py) ->
+shape. The window W is fixed per index and every page, even one past W, computes the same
+window, so every page of a query is cut from the same list: the window's kept hits, then
+the hits beyond it in OpenSearch's order (fetched from OpenSearch at the positions the
+rules' removals shift them to).
 """
 
 from __future__ import annotations
@@ -13,32 +14,37 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.errors import ImageFetchError
 from connectors.search import SearchBackend
 from lychee_engine.types import Query
+from sidecar import step_aside
 from sidecar.errors import InvalidRequest
 from sidecar.filter_path import compile_filter_path
 from sidecar.image_input import ImageResolver, is_url
 from sidecar.metrics import Metrics, StageTimer
 from sidecar.normalize import normalize_query
+from sidecar.paging import PagePlan, beyond_score, exact_total, non_increasing, plan_page
 from sidecar.query_extract import SearchRequest, parse_search_request
 from sidecar.response_shape import (
     HitOutcome,
     RerankReport,
     RerankStatus,
+    removed_entry,
     shape_response,
     skipped_response,
 )
-from sidecar.rules import RulesStore, apply_rules
+from sidecar.retrieval_query import normalize_clauses, normalize_query_string
+from sidecar.rules import RulesStore, apply_rules_detailed
 from sidecar.rules.types import RankedHit
 from sidecar.settings import IndexConfig, Settings
 from sidecar.source_filter import SOURCE_PARAMS, source_filter_of
 from sidecar.window_scoring import HitHydrator, ScoringQuery, WindowScorer, WindowScores
 
 log = logging.getLogger(__name__)
+MAX_RESULT_WINDOW = 10_000  # OpenSearch's default index.max_result_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ class SearchResult:
     response: dict[str, Any]
     status: str  # ok | partial | degraded | skipped
     cacheable: bool = False  # the same request may get this response again (result cache)
+    reason: str | None = None  # why skipped, degraded or partial (X-Rerank-Reason)
 
 
 class SearchPipeline:
@@ -83,42 +90,63 @@ class SearchPipeline:
             request = parse_search_request(body, params)
             config = self._settings.index(index)
             window = self._window(request, config)
-        skip = self._skip_reason(request, config, window) if allow_rerank else "overloaded"
+            request = self._for_retrieval(request, config)
+        skip = self._skip_reason(request, config) if allow_rerank else "overloaded"
         if skip is not None:
             return await self._pass_through(index, request, skip, timer, headers)
 
         with timer.stage("normalize"):
             query_text = self._normalize(request.query_text)
+        # What the model cannot judge passes through before it reaches the model or the
+        # breaker (sidecar/step_aside.py); the model reads `decision.text`.
+        decision = step_aside.decide(
+            query_text,
+            bool(request.options.query_image),
+            request.options.instruction or config.instruction,
+            self._window_scorer.capabilities,
+            self._window_scorer.model_id,
+        )
+        if decision.skip:
+            notes = {"detail": decision.detail, **decision.notes}
+            return await self._pass_through(
+                index, request, decision.reason or "", timer, headers, notes
+            )
         source_filter = source_filter_of(request.body, request.params)  # applied to the page
         spec = request.params.get("filter_path")
         path_filter = compile_filter_path(spec) if spec else None  # a bad spec fails early
+        fetch = _WindowFetch(self._search, index, request, headers)
         with timer.stage("retrieve"):
-            upstream = await self._search.search(
-                index, _window_body(request, window), _window_params(request), headers
-            )
+            upstream = await fetch.first(window)
         hits: list[dict[str, Any]] = list((upstream.get("hits") or {}).get("hits") or [])
-        top, rest = hits[:window], hits[window:]
-        query, query_image_error = await self._scoring_query(query_text, request, config, timer)
+        top = hits[:window]
+        query, query_image_error = await self._scoring_query(decision.text, request, config, timer)
         if query is None:
             scores = WindowScores.unscored(len(top), "query_image_error")
         else:
             scores = await self._score_window(query, top, index, timer)
-        report_of = scores
-        if scores.depth is not None:  # partial: rerank [0, depth), OpenSearch's order below
-            top, rest = top[: scores.depth], top[scores.depth :] + rest
-            scores = scores.prefix(scores.depth)
+        report = self._report(scores, timer)
+        report.query_image_error = query_image_error
+        report.notes.update(decision.notes)
         with timer.stage("rules"):
-            ranked = self._apply_rules(top, scores, query_text, index)
+            depth = _scored_depth(scores, len(top))
+            window_hits = top[:depth]
+            scored = scores if scores.depth is None else scores.prefix(depth)
+            outcome = self._apply_rules(window_hits, scored, query_text, index)
+        plan = plan_page(depth, len(outcome.kept), request.from_, request.size)
+        with timer.stage("retrieve_beyond"):
+            beyond = await fetch.beyond(hits, plan, upstream)
         with timer.stage("shape"):
-            outcomes = ranked + [_beyond_window(hit) for hit in rest]
-            report = self._report(report_of, timer)
-            report.query_image_error = query_image_error
+            degraded = report.status == "degraded"
+            page, max_score = _page(outcome, plan, beyond, hits, degraded, self._floor(index))
+            if request.options.explain:
+                title = config.fields.title
+                report.removed = [removed_entry(r, title) for r in outcome.removed]
             response = shape_response(
-                upstream, outcomes, request.from_, request.size, report, request.options.explain
+                upstream, page, max_score, len(outcome.removed), report, request.options.explain
             )
             if not source_filter.is_noop:
-                page = response["hits"]["hits"]
-                response["hits"]["hits"] = [source_filter.apply(hit) for hit in page]
+                page_hits = response["hits"]["hits"]
+                response["hits"]["hits"] = [source_filter.apply(hit) for hit in page_hits]
             if path_filter is not None:  # last, as OpenSearch does
                 response = path_filter.apply(response)
         self._metrics.child(self._metrics.rerank_outcomes, report.status, report.reason or "").inc()
@@ -126,7 +154,7 @@ class SearchPipeline:
         # score cache keeps no text-only fallback scores either).
         cacheable = report.status == "ok" and not request.options.explain
         cacheable = cacheable and not query_image_error and not any(scores.image_errors)
-        return SearchResult(response, report.status, cacheable)
+        return SearchResult(response, report.status, cacheable, report.reason)
 
     async def _score_window(
         self, query: ScoringQuery, hits: list[dict[str, Any]], index: str, timer: StageTimer
@@ -176,14 +204,20 @@ class SearchPipeline:
             raise InvalidRequest(f"ext.rerank.window is {asked}; limits.max_window is {limit}")
         return min(asked or config.window, limit)
 
-    def _skip_reason(self, request: SearchRequest, config: IndexConfig, window: int) -> str | None:
+    def _skip_reason(self, request: SearchRequest, config: IndexConfig) -> str | None:
+        # A page past the window is not skipped: it computes the same window as page 1 to
+        # know where OpenSearch's order resumes (sidecar/paging.py).
         if request.skip_reason is not None:
             return request.skip_reason
         if not config.rerank:
             return "index_disabled"
-        if request.from_ >= window:
-            return "beyond_window"
         return None
+
+    def _floor(self, index: str) -> float:
+        """The beyond-window score ceiling when the rules kept nothing of the window: the
+        threshold that removed it (or 1.0 when hides alone emptied it)."""
+        threshold = self._rules.current().for_index(index).min_score
+        return threshold if threshold > 0 else 1.0
 
     async def _pass_through(
         self,
@@ -192,12 +226,36 @@ class SearchPipeline:
         reason: str,
         timer: StageTimer,
         headers: Mapping[str, str] | None,
+        notes: dict[str, Any] | None = None,
     ) -> SearchResult:
         with timer.stage("retrieve"):
             upstream = await self._search.search(index, request.body, request.params, headers)
         self._metrics.child(self._metrics.rerank_outcomes, "skipped", reason).inc()
-        report = RerankReport("skipped", reason=reason, timings_ms=timer.timings_ms)
-        return SearchResult(skipped_response(upstream, report, request.options.explain), "skipped")
+        report = RerankReport(
+            "skipped",
+            model=self._window_scorer.model_id,
+            reason=reason,
+            timings_ms=timer.timings_ms,
+            notes=notes or {},
+        )
+        response = skipped_response(upstream, report, request.options.explain)
+        return SearchResult(response, "skipped", reason=reason)
+
+    def _for_retrieval(self, request: SearchRequest, config: IndexConfig) -> SearchRequest:
+        """The request with its query text normalized for OpenSearch too (per index)."""
+        if not config.normalize_retrieval:
+            return request
+        dictionary = self._settings.normalization_dictionary or None
+
+        def normalize(text: str) -> str:
+            return normalize_query(text, dictionary)
+
+        body, params = request.body, request.params
+        if "query" in body:
+            body = {**body, "query": normalize_clauses(body["query"], normalize)}
+        if params.get("q"):
+            params = {**params, "q": normalize_query_string(params["q"], normalize)}
+        return replace(request, body=body, params=params)
 
     def _normalize(self, text: str | None) -> str:
         if not text:
@@ -240,51 +298,173 @@ class SearchPipeline:
 
     def _apply_rules(
         self, hits: list[dict[str, Any]], scores: WindowScores, query_text: str, index: str
-    ) -> list[HitOutcome]:
-        degraded = scores.degraded_reason is not None
+    ) -> WindowOutcome:
+        # Partial (a scored prefix) is reranked; nothing scored is OpenSearch's order.
+        partial = scores.depth is not None and scores.depth > 0
+        degraded = scores.degraded_reason is not None and not partial
         ranked = [
             _ranked_hit(hit, score, degraded)
             for hit, score in zip(hits, scores.scores, strict=True)
         ]
         by_source = {id(r.source): i for i, r in enumerate(ranked)}
-        result = apply_rules(ranked, query_text, index, self._rules.current(), degraded)
-        outcomes = []
-        for r in result:
+        result = apply_rules_detailed(ranked, query_text, index, self._rules.current(), degraded)
+
+        def outcome(r: RankedHit) -> HitOutcome:
             i = by_source[id(r.source)]
-            outcomes.append(
-                HitOutcome(
-                    hit=hits[i],
-                    final_score=r.final_score,
-                    model_score=r.model_score,
-                    original_score=r.original_score,
-                    band=r.band,
-                    rules_fired=list(r.rules_fired),
-                    cached=scores.cached[i],
-                    image_error=scores.image_errors[i],
-                )
+            return HitOutcome(
+                hit=hits[i],
+                final_score=r.final_score,
+                model_score=r.model_score,
+                original_score=r.original_score,
+                band=r.band,
+                rules_fired=list(r.rules_fired),
+                cached=scores.cached[i],
+                image_error=scores.image_errors[i],
             )
-        return outcomes
+
+        kept = [outcome(r) for r in result.kept]
+        pinned = [r.doc_id in result.pinned for r in result.kept]
+        return WindowOutcome(kept, pinned, [outcome(r) for r in result.removed])
 
     def _report(self, scores: WindowScores, timer: StageTimer) -> RerankReport:
-        status: RerankStatus = "partial" if scores.depth is not None else "ok"
+        status: RerankStatus = "ok"
+        if scores.depth is not None and scores.depth > 0:
+            status = "partial"
+        elif scores.degraded_reason:
+            status = "degraded"
         return RerankReport(
-            status="degraded" if scores.degraded_reason and status == "ok" else status,
+            status=status,
             model=self._window_scorer.model_id,
             reason=scores.degraded_reason,
-            depth=scores.depth,
             cache_hits=scores.cache_hits,
             timings_ms=timer.timings_ms,
+            depth=scores.depth if status == "partial" else None,
         )
 
 
-def _window_body(request: SearchRequest, window: int) -> dict[str, Any]:
-    """Ask OpenSearch for the whole window from the top (at least through the page), with
-    the whole `_source`: the reranker reads it; the client's filter is applied after."""
+@dataclass(slots=True)
+class WindowOutcome:
+    """The window after the rules: kept hits in list order (with which were pinned) and
+    the hits the rules removed."""
+
+    kept: list[HitOutcome]
+    pinned: list[bool]
+    removed: list[HitOutcome]
+
+
+class _WindowFetch:
+    """The OpenSearch requests of one search: the window (and, while the page lies inside
+    it, the page), then the slice beyond the window the page needs, when it needs one."""
+
+    def __init__(
+        self,
+        search: SearchBackend,
+        index: str,
+        request: SearchRequest,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self._search = search
+        self._index = index
+        self._request = request
+        self._headers = headers
+        self._asked = 0
+
+    async def first(self, window: int) -> dict[str, Any]:
+        # One hit past the window: the list's best score when the rules keep nothing.
+        request = self._request
+        end = request.from_ + request.size if request.from_ < window else 0
+        self._asked = max(window + 1, end)
+        return await self._fetch(0, self._asked)
+
+    async def beyond(
+        self, fetched: list[dict[str, Any]], plan: PagePlan, upstream: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The hits at OpenSearch positions `plan.beyond`, fetching what the first
+        request did not bring (nothing past OpenSearch's exact total)."""
+        start, end = plan.beyond
+        if end <= start:
+            return []
+        have = len(fetched)
+        exhausted = have < self._asked  # OpenSearch had no more hits to give
+        total = exact_total((upstream.get("hits") or {}).get("total"))
+        if total is not None:
+            end = min(end, total)
+        # Past OpenSearch's default index.max_result_window a deep page ends short rather
+        # than fail where OpenSearch itself would have answered.
+        end = min(end, MAX_RESULT_WINDOW)
+        missing_from = max(start, have)
+        if end <= missing_from or exhausted:
+            return fetched[start:end]
+        more = await self._fetch(missing_from, end - missing_from)
+        extra: list[dict[str, Any]] = list((more.get("hits") or {}).get("hits") or [])
+        return fetched[start:missing_from] + extra
+
+    async def _fetch(self, from_: int, size: int) -> dict[str, Any]:
+        return await self._search.search(
+            self._index,
+            _window_body(self._request, from_, size),
+            _window_params(self._request),
+            self._headers,
+        )
+
+
+def _window_body(request: SearchRequest, from_: int, size: int) -> dict[str, Any]:
+    """The client's search for OpenSearch positions [from_, from_ + size), with the whole
+    `_source`: the reranker reads it; the client's filter is applied after."""
     body = dict(request.body)
     body.pop("_source", None)
-    body["from"] = 0
-    body["size"] = max(window, request.from_ + request.size)
+    body["from"] = from_
+    body["size"] = size
     return body
+
+
+def _scored_depth(scores: WindowScores, window_hits: int) -> int:
+    """How many window hits the list treats as the window: all of them, unless only a
+    prefix was scored (partial), which then acts as a window of that depth."""
+    if scores.depth is None or scores.depth <= 0:
+        return window_hits
+    return min(scores.depth, window_hits)
+
+
+def _page(
+    window: WindowOutcome,
+    plan: PagePlan,
+    beyond: list[dict[str, Any]],
+    fetched: list[dict[str, Any]],
+    degraded: bool,
+    empty_floor: float,
+) -> tuple[list[HitOutcome], float | None]:
+    """The page's hits with the scores they show, and the list's max_score.
+
+    Kept hits show non-increasing scores (pins clamped between their neighbours). Hits
+    beyond the window keep OpenSearch's score when nothing was scored (degraded: the whole
+    list is on OpenSearch's scale), else show it rescaled below the lowest kept score.
+    """
+    kept = window.kept
+    shown = non_increasing([o.final_score or 0.0 for o in kept], window.pinned)
+    start, end = plan.kept
+    page = [replace(kept[i], final_score=shown[i]) for i in range(start, end)]
+    floor = shown[-1] if shown else empty_floor
+    reference = _opensearch_score(fetched[0]) if fetched else None
+    n = len(window.kept) + len(window.removed)
+
+    def beyond_outcome(hit: dict[str, Any]) -> HitOutcome:
+        original = _opensearch_score(hit)
+        score = original if degraded else beyond_score(original, floor, reference or 0.0)
+        return HitOutcome(hit=hit, final_score=score, original_score=original, reranked=False)
+
+    page.extend(beyond_outcome(hit) for hit in beyond)
+    if shown:
+        return page, shown[0]
+    first_beyond = fetched[n] if len(fetched) > n else None
+    return page, beyond_outcome(first_beyond).final_score if first_beyond else None
+
+
+def _opensearch_score(hit: dict[str, Any]) -> float | None:
+    score = hit.get("_score")
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        return float(score)
+    return None
 
 
 def _window_params(request: SearchRequest) -> dict[str, str]:
@@ -309,14 +489,4 @@ def _ranked_hit(hit: dict[str, Any], score: float | None, degraded: bool) -> Ran
         model_score=score,
         original_score=original_score,
         final_score=initial,
-    )
-
-
-def _beyond_window(hit: dict[str, Any]) -> HitOutcome:
-    score = hit.get("_score")
-    return HitOutcome(
-        hit=hit,
-        final_score=float(score) if isinstance(score, int | float) else None,
-        original_score=float(score) if isinstance(score, int | float) else None,
-        reranked=False,
     )

@@ -37,6 +37,8 @@ class IndexConfig(BaseModel):
     instruction: str | None = None
     fields: IndexFields = Field(default_factory=IndexFields)
     rerank: bool = True
+    # OpenSearch searches for the normalized query text too (sidecar/retrieval_query.py).
+    normalize_retrieval: bool = True
 
 
 class FastPathSettings(BaseModel):

@@ -34,7 +34,7 @@ import orjson
 
 from connectors.hydrate import get_field
 from connectors.score_cache import ScoreCache, document_cache_key, query_key_prefix
-from lychee_engine.types import Document, Query, Scorer
+from lychee_engine.types import Document, Query, Scorer, ScorerCapabilities, capabilities_of
 from sidecar.background_scoring import BackgroundCompletions
 from sidecar.breaker import CircuitBreaker
 from sidecar.metrics import Metrics, StageTimer
@@ -256,6 +256,10 @@ class WindowScorer:
     @property
     def model_id(self) -> str:
         return self._scorer.model_id
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        return capabilities_of(self._scorer)
 
     def _key_prefix(self, query: ScoringQuery) -> str:
         scorer = self._scorer

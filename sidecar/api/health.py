@@ -3,10 +3,13 @@ and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from lychee_engine.types import capabilities_of
 from sidecar.api.deps import ServicesDep
 from sidecar.api.errors import json_response
 from sidecar.metrics import CONTENT_TYPE
@@ -31,7 +34,10 @@ async def readyz(request: Request) -> Response:
         checks["model"] = f"ok ({services.scorer.model_id})"
         checks["opensearch"] = await _opensearch_check(services.upstream, services.product_headers)
     ready = checks["model"].startswith("ok") and checks["opensearch"] == "ok"
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if services is not None:
+        # What the model can judge; the rest steps aside (sidecar/step_aside.py).
+        body["capabilities"] = capabilities_of(services.scorer).as_dict()
     return json_response(body, 200 if ready else 503)
 
 

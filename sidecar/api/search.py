@@ -24,6 +24,7 @@ STATUS_HEADER = "X-Rerank-Status"
 RESULT_CACHE_HEADER = "X-Rerank-Result-Cache"  # hit | miss | bypass (sidecar/result_cache.py)
 GZIP_MIN_BYTES = 1024  # smaller answers are not worth the CPU
 GZIP_LEVEL = 3
+REASON_HEADER = "X-Rerank-Reason"  # beside a status other than ok: the reason token
 
 
 async def search(index: str, request: Request, services: ServicesDep) -> Response:
@@ -39,6 +40,8 @@ async def search(index: str, request: Request, services: ServicesDep) -> Respons
         STATUS_HEADER: answer.status,
         RESULT_CACHE_HEADER: answer.result_cache,
     }
+    if answer.reason:
+        headers[REASON_HEADER] = answer.reason
     return _json_answer(answer.content, headers, params, request.headers.get("accept-encoding"))
 
 

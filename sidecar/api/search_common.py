@@ -56,6 +56,7 @@ class SearchAnswer:
     content: bytes  # the JSON response body
     status: str  # X-Rerank-Status: ok | degraded | skipped
     result_cache: str  # X-Rerank-Result-Cache: hit | miss | bypass
+    reason: str | None = None  # X-Rerank-Reason: why skipped, degraded or partial
 
 
 async def answer_search(
@@ -91,7 +92,8 @@ async def answer_search(
     content = orjson.dumps(result.response)
     if key is not None and results is not None and result.cacheable:
         await results.put(key, content)
-    return SearchAnswer(content, result.status, "miss" if key is not None else "bypass")
+    cache_outcome = "miss" if key is not None else "bypass"
+    return SearchAnswer(content, result.status, cache_outcome, result.reason)
 
 
 def _decompress(raw: bytes, encoding: str, limit: int) -> bytes:

@@ -1,6 +1,6 @@
 """Business rules: thresholds, bands, blend, boosts, pins and hides, loaded from YAML."""
 
-from sidecar.rules.engine import apply_rules
+from sidecar.rules.engine import RulesOutcome, apply_rules, apply_rules_detailed
 from sidecar.rules.errors import RulesError
 from sidecar.rules.models import Bands, Blend, Boost, RuleOverride, RuleSet
 from sidecar.rules.query_rules import Hide, Pin
@@ -17,8 +17,10 @@ __all__ = [
     "RuleOverride",
     "RuleSet",
     "RulesError",
+    "RulesOutcome",
     "RulesStore",
     "apply_rules",
+    "apply_rules_detailed",
     "load_rules_file",
     "parse_rules",
 ]

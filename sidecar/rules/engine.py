@@ -21,10 +21,23 @@ over a pin. Later pin rules insert after earlier ones were placed and may shift 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sidecar.rules.models import Blend, RuleSet
 from sidecar.rules.types import RankedHit
+
+# The id `rules_fired` names for the threshold (min_score has no id of its own).
+MIN_SCORE_RULE = "min_score"
+
+
+@dataclass(slots=True)
+class RulesOutcome:
+    """What the rules did to a window: the kept hits in order, the removed ones (each with
+    the rule that removed it last in `rules_fired`), and the ids that pins placed."""
+
+    kept: list[RankedHit]
+    removed: list[RankedHit]
+    pinned: frozenset[str]
 
 
 def apply_rules(
@@ -34,6 +47,13 @@ def apply_rules(
 
     Without `degraded`, every hit needs a finite `model_score` (ValueError otherwise).
     """
+    return apply_rules_detailed(hits, query, index, rules, degraded).kept
+
+
+def apply_rules_detailed(
+    hits: list[RankedHit], query: str, index: str, rules: RuleSet, degraded: bool
+) -> RulesOutcome:
+    """`apply_rules`, also reporting the hits the rules removed and the pinned ids."""
     effective = rules.for_index(index)
     if degraded:
         ranked = [
@@ -48,9 +68,25 @@ def apply_rules(
         dropped: list[RankedHit] = []
     else:
         ranked, dropped = _rank(hits, effective)
-    hidden = {doc_id for hide in effective.hides if hide.matches(query) for doc_id in hide.ids}
+    hiding: dict[str, str] = {}  # doc id -> the first hide rule that removes it
+    for hide in effective.hides:
+        if hide.matches(query):
+            for doc_id in hide.ids:
+                hiding.setdefault(doc_id, hide.id)
+    hidden = set(hiding)
+    removed = [
+        replace(hit, rules_fired=[*hit.rules_fired, hiding[hit.doc_id]])
+        for hit in ranked
+        if hit.doc_id in hidden
+    ]
     ranked = [hit for hit in ranked if hit.doc_id not in hidden]
-    return _pin(ranked, dropped, hidden, query, effective)
+    kept, pinned = _pin(ranked, dropped, hidden, query, effective)
+    for hit in dropped:  # what pins did not bring back
+        fired = [*hit.rules_fired, MIN_SCORE_RULE]
+        if hit.doc_id in hidden:
+            fired.append(hiding[hit.doc_id])
+        removed.append(replace(hit, rules_fired=fired))
+    return RulesOutcome(kept, removed, frozenset(pinned))
 
 
 def _rank(hits: list[RankedHit], rules: RuleSet) -> tuple[list[RankedHit], list[RankedHit]]:
@@ -112,7 +148,9 @@ def _pin(
     hidden: set[str],
     query: str,
     rules: RuleSet,
-) -> list[RankedHit]:
+) -> tuple[list[RankedHit], set[str]]:
+    """Place the pinned hits (taken out of `ranked` or `dropped`); returns the list and
+    the ids placed."""
     pinned: set[str] = set()
     for pin in rules.pins:
         if not pin.matches(query):
@@ -128,7 +166,7 @@ def _pin(
             placed = replace(hit, rules_fired=[*hit.rules_fired, pin.id])
             ranked.insert(min(slot, len(ranked)), placed)
             slot += 1
-    return ranked
+    return ranked, pinned
 
 
 def _take(hits: list[RankedHit], doc_id: str) -> RankedHit | None:

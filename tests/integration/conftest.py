@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from lychee_engine.types import Document, Query, Scorer
+from lychee_engine.types import Document, Query, Scorer, ScorerCapabilities, capabilities_of
 from sidecar.server_thread import ServerThread
 
 
@@ -48,6 +48,10 @@ class CountingScorer:
     @property
     def supports_images(self) -> bool:
         return self.inner.supports_images
+
+    @property
+    def capabilities(self) -> ScorerCapabilities:
+        return capabilities_of(self.inner)
 
     def stats(self) -> Any:
         return self.inner.stats()  # type: ignore[attr-defined]

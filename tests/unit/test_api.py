@@ -286,6 +286,14 @@ def test_health_and_readiness(client: TestClient, upstream: Upstream) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"model": "ok (word-overlap)", "opensearch": "ok"}
+    # A scorer that does not describe itself: images as it says, every script.
+    assert ready.json()["capabilities"] == {
+        "images": False,
+        "query_images": False,
+        "scripts": "all",
+        "languages": "multilingual",
+        "instruction": True,
+    }
     upstream.down = True
     not_ready = client.get("/readyz")
     assert not_ready.status_code == 503
@@ -301,7 +309,7 @@ def test_search_route_reranks_and_reports_status(client: TestClient) -> None:
     assert response.headers["X-Rerank-Status"] == "ok"
     body = response.json()
     assert [h["_id"] for h in body["hits"]["hits"]] == ["1", "2"]  # "blue lamp" below 0.4
-    assert body["hits"]["total"] == {"value": 3}
+    assert body["hits"]["total"] == {"value": 2}  # and out of the result list
     assert body["rerank"]["model"] == "word-overlap"
 
 

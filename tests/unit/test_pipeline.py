@@ -11,7 +11,7 @@ import pytest
 from connectors.errors import FetchRefused
 from connectors.hydrate import FieldMapping, Hydrator
 from lychee_engine.errors import EngineError
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, ScorerCapabilities
 from sidecar.breaker import BreakerState, CircuitBreaker
 from sidecar.errors import InvalidRequest
 from sidecar.image_input import ImageResolver
@@ -19,7 +19,7 @@ from sidecar.metrics import Metrics
 from sidecar.rules import RulesStore
 from sidecar.search_pipeline import SearchPipeline
 from sidecar.settings import IndexConfig, Settings
-from sidecar.window_scoring import WindowScorer
+from sidecar.window_scoring import WindowScorer, WindowScores
 
 WORDS = ["red", "blue", "green", "shoe", "mug", "lamp", "desk", "sock", "hat", "bag"]
 
@@ -89,6 +89,12 @@ class FakeScorer:
 
     async def close(self) -> None:
         return None
+
+
+class ImageFakeScorer(FakeScorer):
+    """FakeScorer on a backend that reads query images (it scores the text as before)."""
+
+    supports_images = True
 
 
 def _item(document: Document) -> int:
@@ -195,7 +201,8 @@ async def test_reranks_the_window_and_pages_continue(tmp_path: Path) -> None:
     assert page1.status == page2.status == "ok"
     index, sent, _ = search.calls[0]
     assert index == "products"
-    assert (sent["from"], sent["size"]) == (0, 10)
+    # The window and one hit past it (the list's best score when the rules keep nothing).
+    assert (sent["from"], sent["size"]) == (0, 11)
     assert "ext" not in sent
     response = page1.response
     assert response["hits"]["total"] == {"value": 20, "relation": "eq"}
@@ -269,7 +276,6 @@ async def test_a_broken_cache_still_answers(tmp_path: Path) -> None:
     [
         ({"query": {"match": {"title": "mug"}}, "sort": [{"price": "asc"}]}, {}, "sorted"),
         ({"query": {"match": {"title": "mug"}}}, {"scroll": "1m"}, "scroll"),
-        ({"query": {"match": {"title": "mug"}}, "from": 10, "size": 5}, {}, "beyond_window"),
     ],
 )
 async def test_pass_through_reaches_opensearch_untouched(
@@ -291,7 +297,7 @@ async def test_overload_passes_through() -> None:
     assert (result.status, result.response["rerank"]["reason"]) == ("skipped", "overloaded")
 
 
-async def test_a_page_straddling_the_window_keeps_opensearch_order_beyond_it(
+async def test_a_page_straddling_the_window_continues_in_opensearch_order(
     tmp_path: Path,
 ) -> None:
     search = FakeSearch()
@@ -300,9 +306,38 @@ async def test_a_page_straddling_the_window_keeps_opensearch_order_beyond_it(
     assert (search.calls[0][1]["from"], search.calls[0][1]["size"]) == (0, 6)
     # window d0..d3 reranked: d3 d2 d1 d0; the page is [2:6] -> d1 d0 then d4 d5 as is.
     assert _ids(result) == ["d1", "d0", "d4", "d5"]
-    beyond = result.response["hits"]["hits"][2]
-    assert beyond["_score"] == 96.0
+    hits = result.response["hits"]["hits"]
+    beyond = hits[2]
     assert beyond["_rerank"]["beyond_window"] is True
+    assert beyond["_rerank"]["original_score"] == 96.0
+    # Below the lowest window score, in OpenSearch's order: floor * s / (s + best).
+    assert beyond["_score"] == pytest.approx(hits[1]["_score"] * 96 / (96 + 100), abs=1e-6)
+    assert hits[3]["_score"] < beyond["_score"] < hits[1]["_score"]
+
+
+async def test_a_page_past_the_window_computes_the_window_and_resumes_opensearch(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("min_score: 0.52\n")  # drops d0 and d1 (0.50, 0.51) from the window
+    search, scorer = FakeSearch(), FakeScorer()
+    pipeline = _pipeline(scorer, search, window=4, rules_path=rules)
+    pages = [await pipeline.run("products", _body("lamp", frm=f, size=3), {}) for f in (0, 3, 6)]
+    ids = [_ids(page) for page in pages]
+    # Kept: d3 d2 (2 of 4); then OpenSearch from position 4 on.
+    assert ids == [["d3", "d2", "d4"], ["d5", "d6", "d7"], ["d8", "d9", "d10"]]
+    assert all(p.response["hits"]["total"] == {"value": 18, "relation": "eq"} for p in pages)
+    scores = [h["_score"] for p in pages for h in p.response["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    # The last page asked OpenSearch for positions [8, 11): the window's 4 plus 6 - 2.
+    assert (search.calls[-1][1]["from"], search.calls[-1][1]["size"]) == (8, 3)
+    removed = pages[0].response["rerank"]["removed"]
+    assert [(r["_id"], r["rules_fired"]) for r in removed] == [
+        ("d0", ["min_score"]),
+        ("d1", ["min_score"]),
+    ]
+    assert removed[0]["title"] == "red item 0"
+    assert scorer.calls == [4]  # later pages are scored from the cache
 
 
 async def test_the_rules_threshold_applies(tmp_path: Path) -> None:
@@ -310,12 +345,15 @@ async def test_the_rules_threshold_applies(tmp_path: Path) -> None:
     rules.write_text("min_score: 0.85\n")
     pipeline = _pipeline(FakeScorer(), FakeSearch(), rules_path=rules)
     result = await pipeline.run("products", _body("mug"), {})
-    assert _ids(result) == ["d4"]
+    # d4 alone passes; the page fills up with the hits beyond the window, in OpenSearch
+    # order, and the 9 removed hits leave the total.
+    assert _ids(result) == ["d4", "d10", "d11", "d12", "d13"]
     assert result.response["hits"]["hits"][0]["_rerank"]["band"] == "strong"
+    assert result.response["hits"]["total"]["value"] == 11
 
 
 async def test_an_unfetchable_query_image_fails_open(tmp_path: Path) -> None:
-    scorer = FakeScorer()
+    scorer = ImageFakeScorer()
     pipeline = _pipeline(scorer, FakeSearch(), rules_path=_lenient_rules(tmp_path))
     url = "http://169.254.169.254/latest/meta-data"
     with_text = await pipeline.run("products", _body("mug", query_image=url), {})
@@ -330,7 +368,7 @@ async def test_an_unfetchable_query_image_fails_open(tmp_path: Path) -> None:
 
 
 async def test_malformed_base64_query_image_is_a_client_error() -> None:
-    pipeline = _pipeline(FakeScorer(), FakeSearch())
+    pipeline = _pipeline(ImageFakeScorer(), FakeSearch())
     with pytest.raises(InvalidRequest, match="query_image"):
         await pipeline.run("products", _body("mug", query_image="%%%not-base64"), {})
 
@@ -363,3 +401,112 @@ def test_breaker_half_opens_after_reset() -> None:
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED and breaker.allow()
+
+
+@pytest.mark.parametrize("text", [None, "mug"])
+async def test_a_query_image_on_a_text_only_backend_steps_aside(text: str | None) -> None:
+    search, scorer = FakeSearch(), FakeScorer()  # supports_images = False
+    pipeline = _pipeline(scorer, search)
+    body: dict[str, Any] = {
+        "query": {"match_all": {}} if text is None else {"match": {"title": text}}
+    }
+    body["ext"] = {"rerank": {"explain": True, "query_image": "aGVsbG8="}}
+    result = await pipeline.run("products", body, {})
+    assert result.status == "skipped"
+    rerank = result.response["rerank"]
+    assert rerank["reason"] == "query_image_unsupported"
+    assert rerank["detail"] == "fake cannot read a query image"
+    assert _ids(result) == [f"d{i}" for i in range(10)]  # OpenSearch's order and page
+    assert scorer.calls == []  # never reaches the model (nor its breaker)
+
+
+async def test_a_query_in_a_script_the_backend_does_not_read_steps_aside() -> None:
+    class LatinOnly(FakeScorer):
+        capabilities = ScorerCapabilities(False, False, frozenset({"Latin"}), ("en",), False)
+
+    search, scorer = FakeSearch(), LatinOnly()
+    pipeline = _pipeline(scorer, search)
+    skipped = await pipeline.run("products", _body("复古风牛仔外套"), {})
+    assert skipped.status == "skipped"
+    assert skipped.response["rerank"]["reason"] == "unreadable_script"
+    assert scorer.calls == []
+    mixed = await pipeline.run("products", _body("牛仔外套 mug thing", instruction="Be nice."), {})
+    assert mixed.status == "ok"
+    rerank = mixed.response["rerank"]
+    assert rerank["query_scored_as"] == "mug thing"
+    assert "does not read instructions" in rerank["instruction_ignored"]
+    # OpenSearch searched for the whole (normalized) query.
+    assert search.calls[-1][1]["query"] == {"match": {"title": "牛仔外套 mug thing"}}
+
+
+async def test_opensearch_searches_for_the_normalized_text(tmp_path: Path) -> None:
+    search = FakeSearch()
+    pipeline = _pipeline(FakeScorer(), search, rules_path=_lenient_rules(tmp_path))
+    await pipeline.run(
+        "products", _body("ｒｅｔｒｏ　ｄｅｎｉｍ　ｍｕｇ"), {"q": "title:ｍｕｇ iphone15"}
+    )
+    sent_body, sent_params = search.calls[-1][1], search.calls[-1][2]
+    assert sent_body["query"] == {"match": {"title": "retro denim mug"}}
+    assert sent_params["q"] == "title:mug iPhone 15"
+
+
+async def test_the_normalization_switch_is_per_index() -> None:
+    search = FakeSearch()
+    settings = Settings(indices={"raw": IndexConfig(normalize_retrieval=False)})
+    pipeline = _pipeline(FakeScorer(), search)
+    pipeline._settings = settings  # the same pipeline, another index configuration
+    await pipeline.run("raw", _body("ｍｕｇ"), {})
+    assert search.calls[-1][1]["query"] == {"match": {"title": "ｍｕｇ"}}
+
+
+async def test_a_partial_window_reranks_the_scored_part_only(tmp_path: Path) -> None:
+    class ShedScorer(WindowScorer):
+        async def score(self, *args: Any, **kwargs: Any) -> WindowScores:
+            scores = await super().score(*args, **kwargs)
+            depth = 4  # as if load shedding stopped after 4 hits
+            n = len(scores.scores)
+            return WindowScores(
+                scores.scores[:depth] + [None] * (n - depth),
+                scores.cached,
+                scores.image_errors,
+                "shed",
+                depth,
+            )
+
+    search = FakeSearch()
+    pipeline = _pipeline(FakeScorer(), search, rules_path=_lenient_rules(tmp_path))
+    pipeline._window_scorer = ShedScorer(
+        FakeScorer(),
+        FakeCache(),
+        CircuitBreaker(3, 30.0),
+        1.0,
+        "p1",
+        Metrics(),  # type: ignore[arg-type]
+    )
+    result = await pipeline.run("products", _body("lamp", size=8), {})
+    assert result.status == "partial"
+    assert result.response["rerank"]["depth"] == 4
+    # d0..d3 reranked (best last in BM25 order), then d4.. in OpenSearch's order.
+    assert _ids(result) == ["d3", "d2", "d1", "d0", "d4", "d5", "d6", "d7"]
+    scores = [h["_score"] for h in result.response["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_hides_leave_the_list_and_its_total(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "min_score: 0.0\nhides:\n  - {id: no-d3, match: any, ids: [d3]}\n"
+        "pins:\n  - {id: d0-first, match: any, ids: [d0], position: 1}\n"
+    )
+    pipeline = _pipeline(FakeScorer(), FakeSearch(), window=4, rules_path=rules)
+    pages = [
+        await pipeline.run("products", _body("lamp", frm=f, size=4), {}) for f in range(0, 20, 4)
+    ]
+    ids = [i for p in pages for i in _ids(p)]
+    assert ids[:3] == ["d0", "d2", "d1"]  # pinned d0 first, hidden d3 gone
+    assert ids == ["d0", "d2", "d1", *[f"d{i}" for i in range(4, 20)]]
+    assert {p.response["hits"]["total"]["value"] for p in pages} == {19}
+    scores = [h["_score"] for p in pages for h in p.response["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True)  # the pinned d0 shows d2's score
+    removed = pages[0].response["rerank"]["removed"]
+    assert [(r["_id"], r["rules_fired"]) for r in removed] == [("d3", ["no-d3"])]

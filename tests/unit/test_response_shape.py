@@ -61,7 +61,8 @@ def _outcomes(upstream: dict[str, Any], window: int) -> list[HitOutcome]:
 
 def test_keeps_everything_opensearch_said_except_hits() -> None:
     upstream = _upstream(6)
-    shaped = shape_response(upstream, _outcomes(upstream, 4), 0, 3, RerankReport("ok"), False)
+    page = _outcomes(upstream, 4)[:3]
+    shaped = shape_response(upstream, page, 0.4, 0, RerankReport("ok"), False)
     for key in ("took", "timed_out", "_shards", "aggregations", "suggest", "pit_id"):
         assert shaped[key] == upstream[key]
     assert shaped["hits"]["total"] == {"value": 1234, "relation": "eq"}
@@ -73,15 +74,29 @@ def test_keeps_everything_opensearch_said_except_hits() -> None:
     assert upstream["hits"]["hits"][0]["_score"] == 10.0  # the input is not modified
 
 
-def test_pages_are_slices_of_one_list_and_beyond_window_keeps_opensearch_scores() -> None:
+def test_an_exact_total_loses_the_removed_hits_and_a_lower_bound_stays() -> None:
+    upstream = _upstream(6)
+    page = _outcomes(upstream, 4)[:3]
+    shaped = shape_response(upstream, page, 0.4, 5, RerankReport("ok"), False)
+    assert shaped["hits"]["total"] == {"value": 1229, "relation": "eq"}
+    upstream["hits"]["total"] = {"value": 10000, "relation": "gte"}
+    shaped = shape_response(upstream, page, 0.4, 5, RerankReport("ok"), False)
+    assert shaped["hits"]["total"] == {"value": 10000, "relation": "gte"}
+    upstream["hits"]["total"] = 1234  # rest_total_hits_as_int
+    assert shape_response(upstream, page, 0.4, 5, RerankReport("ok"), False)["hits"]["total"] == (
+        1229
+    )
+    del upstream["hits"]["total"]  # track_total_hits: false
+    assert "total" not in shape_response(upstream, page, 0.4, 5, RerankReport("ok"), False)["hits"]
+
+
+def test_beyond_window_hits_show_the_score_they_are_given() -> None:
     upstream = _upstream(6)
     outcomes = _outcomes(upstream, 4)
-    page1 = shape_response(upstream, outcomes, 0, 3, RerankReport("ok"), False)
-    page2 = shape_response(upstream, outcomes, 3, 3, RerankReport("ok"), False)
-    ids = [h["_id"] for p in (page1, page2) for h in p["hits"]["hits"]]
-    assert ids == ["3", "2", "1", "0", "4", "5"]
-    assert [h["_score"] for h in page2["hits"]["hits"]] == [0.1, 6.0, 5.0]
-    assert page2["hits"]["max_score"] == page1["hits"]["max_score"] == 0.4
+    outcomes[4].final_score = 0.03
+    shaped = shape_response(upstream, outcomes[3:], 0.4, 0, RerankReport("ok"), False)
+    assert [h["_score"] for h in shaped["hits"]["hits"]] == [0.1, 0.03, 5.0]
+    assert shaped["hits"]["max_score"] == 0.4
 
 
 def test_explain_adds_per_hit_detail_and_the_report() -> None:
@@ -91,7 +106,7 @@ def test_explain_adds_per_hit_detail_and_the_report() -> None:
     report = RerankReport(
         "ok", model="minilm", cache_hits=1, timings_ms={"retrieve": 1.23456, "score": 2.0}
     )
-    shaped = shape_response(upstream, outcomes, 0, 3, report, True)
+    shaped = shape_response(upstream, outcomes, 0.2, 0, report, True)
     first, second, third = shaped["hits"]["hits"]
     assert first["_rerank"] == {
         "model_score": 0.2,
@@ -115,7 +130,7 @@ def test_explain_adds_per_hit_detail_and_the_report() -> None:
 
 def test_empty_window_keeps_total_and_gives_null_max_score() -> None:
     upstream = _upstream(0)
-    shaped = shape_response(upstream, [], 0, 10, RerankReport("ok"), False)
+    shaped = shape_response(upstream, [], None, 0, RerankReport("ok"), False)
     assert shaped["hits"]["hits"] == []
     assert shaped["hits"]["max_score"] is None
     assert shaped["hits"]["total"]["value"] == 1234
