@@ -98,6 +98,7 @@ class MiniLMBackend:
         scripts=frozenset({"Latin"}),
         languages=("en",),
         instruction=False,
+        name="MiniLM",
     )
 
     def __init__(

@@ -44,7 +44,8 @@ class ScorerCapabilities:
     `images`: it reads document images; `query_images`: it reads a query image;
     `scripts`: the Unicode scripts it reads (e.g. {"Latin"}), None for all of them;
     `languages`: what it was trained on, for people (None: multilingual);
-    `instruction`: an instruction changes how it scores.
+    `instruction`: an instruction changes how it scores; `name`: how people call the model
+    (in the reasons the service gives for stepping aside; the model id when None).
     """
 
     images: bool
@@ -52,6 +53,7 @@ class ScorerCapabilities:
     scripts: frozenset[str] | None = None
     languages: tuple[str, ...] | None = None
     instruction: bool = True
+    name: str | None = None
 
     def reads_script(self, script: str) -> bool:
         return self.scripts is None or script in self.scripts

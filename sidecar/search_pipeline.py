@@ -99,12 +99,13 @@ class SearchPipeline:
             query_text = self._normalize(request.query_text)
         # What the model cannot judge passes through before it reaches the model or the
         # breaker (sidecar/step_aside.py); the model reads `decision.text`.
+        capabilities = self._window_scorer.capabilities
         decision = step_aside.decide(
             query_text,
             bool(request.options.query_image),
             request.options.instruction or config.instruction,
-            self._window_scorer.capabilities,
-            self._window_scorer.model_id,
+            capabilities,
+            capabilities.name or self._window_scorer.model_id,
         )
         if decision.skip:
             notes = {"detail": decision.detail, **decision.notes}

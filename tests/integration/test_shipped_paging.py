@@ -207,7 +207,7 @@ def test_a_query_minilm_cannot_read_is_passed_through(
     assert response.headers["X-Rerank-Status"] == "skipped"
     rerank = response.json()["rerank"]
     assert rerank["reason"] == "unreadable_script"
-    assert "Han" in rerank["detail"] and "minilm reads Latin only" in rerank["detail"]
+    assert rerank["detail"] == "the query is mostly in Han script; MiniLM reads Latin only"
     direct = opensearch_client.search(index=INDEX, body=_body(text, size=20))
     through = client.search(index=INDEX, body=_body(text, size=20))
     assert _ids(through) == _ids(direct)
@@ -244,7 +244,7 @@ def test_a_query_image_on_minilm_steps_aside(
     assert response.headers["X-Rerank-Reason"] == "query_image_unsupported"
     payload = response.json()
     assert payload["rerank"]["reason"] == "query_image_unsupported"
-    assert payload["rerank"]["detail"] == "minilm cannot read a query image"
+    assert payload["rerank"]["detail"] == "MiniLM cannot read a query image"
     direct = opensearch_client.search(index=INDEX, body={"query": query})
     assert _ids(payload) == _ids(direct)
     assert counting_scorer.calls == calls
@@ -254,7 +254,9 @@ def test_an_instruction_minilm_ignores_is_reported(client: OpenSearch) -> None:
     ext = {"rerank": {"explain": True, "instruction": "Prefer gifts."}}
     response = client.search(index=INDEX, body=_body("cute mug", ext=ext))
     assert response["rerank"]["status"] == "ok"
-    assert "minilm does not read instructions" in response["rerank"]["instruction_ignored"]
+    assert response["rerank"]["instruction_ignored"] == (
+        "MiniLM does not read instructions; it had no effect"
+    )
 
 
 def test_full_width_text_finds_what_ascii_finds(

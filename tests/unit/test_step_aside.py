@@ -34,7 +34,7 @@ def test_scripts(ch: str, script: str | None) -> None:
 def test_latin_and_readable_mixed_queries_are_scored_on_what_minilm_reads(
     text: str, scored: str
 ) -> None:
-    decision = decide(text, False, None, MINILM, "minilm")
+    decision = decide(text, False, None, MINILM, "MiniLM")
     assert not decision.skip
     assert decision.text == scored
     if scored != text:
@@ -52,9 +52,9 @@ def test_latin_and_readable_mixed_queries_are_scored_on_what_minilm_reads(
     ],
 )
 def test_queries_mostly_in_an_unread_script_are_skipped(text: str, script: str) -> None:
-    decision = decide(text, False, None, MINILM, "minilm")
+    decision = decide(text, False, None, MINILM, "MiniLM")
     assert decision.reason == UNREADABLE_SCRIPT
-    assert decision.detail == f"the query is mostly in {script} script; minilm reads Latin only"
+    assert decision.detail == f"the query is mostly in {script} script; MiniLM reads Latin only"
 
 
 def test_a_backend_reading_every_script_scores_everything() -> None:
@@ -64,18 +64,18 @@ def test_a_backend_reading_every_script_scores_everything() -> None:
 
 @pytest.mark.parametrize("text", ["", "retro denim jacket"])
 def test_a_query_image_on_a_text_only_backend_is_skipped(text: str) -> None:
-    decision = decide(text, True, None, MINILM, "minilm")
+    decision = decide(text, True, None, MINILM, "MiniLM")
     assert decision.reason == QUERY_IMAGE_UNSUPPORTED
-    assert decision.detail == "minilm cannot read a query image"
+    assert decision.detail == "MiniLM cannot read a query image"
     assert not decide(text, True, None, LYCHEE, "lychee").skip
 
 
 def test_an_ignored_instruction_is_reported() -> None:
-    decision = decide("mug", False, "Find gifts.", MINILM, "minilm")
+    decision = decide("mug", False, "Find gifts.", MINILM, "MiniLM")
     assert not decision.skip
-    assert "minilm does not read instructions" in decision.notes["instruction_ignored"]
+    assert "MiniLM does not read instructions" in decision.notes["instruction_ignored"]
     assert decide("mug", False, "Find gifts.", LYCHEE, "lychee").notes == {}
-    assert decide("mug", False, None, MINILM, "minilm").notes == {}
+    assert decide("mug", False, None, MINILM, "MiniLM").notes == {}
 
 
 def test_capabilities_of_scorers_that_do_not_describe_themselves() -> None:
