@@ -34,11 +34,15 @@ INDEX = "products"  # the name config/sidecar.yaml and the rules file speak of
 FIELDS = ["title^2", "selling_points"]
 # Broad and narrow queries beside the 48 judged ones: 0 to ~200 hits.
 EXTRA_QUERIES = [
+    "denim jacket",  # the example rules pin two jackets and hide a shoe for it
+    "leather knapsack",  # ... and hide a recalled backpack
     "dress",
     "jacket",
     "black",
     "cotton",
     "washed",
+    "raffia",  # narrow: a word of one listing
+    "nooks",
     "dress jacket mug lamp",
     "gift mug lamp backpack sneakers tee",
 ]
