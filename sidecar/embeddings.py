@@ -3,7 +3,11 @@ wrapped when its backend is a bi-encoder, counters exported to Prometheus."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
 
 from connectors.embedding_store import (
     EmbeddingStoreStats,
@@ -14,6 +18,8 @@ from lychee_engine.embedding_cache import EmbeddingCachingScorer, with_embedding
 from lychee_engine.types import Scorer
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
+from sidecar.window_scoring import HitHydrator
+from sidecar.write_warming import WriteWarmer
 
 
 class StatsStore(Protocol):
@@ -84,3 +90,41 @@ def _export(metrics: Metrics, scorer: EmbeddingCachingScorer, store: StatsStore)
         "Failed embedding-cache Redis operations",
         lambda: store.stats.errors,
     )
+
+
+def write_warmer(
+    settings: Settings,
+    upstream: httpx.AsyncClient,
+    hydrator_for: Callable[[str], HitHydrator],
+    scorer: Scorer,
+    metrics: Metrics,
+) -> WriteWarmer | None:
+    """Warming of documents written through the proxy, when the scorer caches embeddings."""
+    if not isinstance(scorer, EmbeddingCachingScorer) or not settings.embedding_cache.warm_on_write:
+        return None
+
+    async def fetch(index: str, ids: list[str], auth: dict[str, str]) -> list[dict[str, Any]]:
+        answer = await upstream.post(
+            f"/{quote(index, safe='')}/_mget", json={"ids": ids}, headers=auth
+        )
+        answer.raise_for_status()
+        docs = answer.json().get("docs") or []
+        return [doc for doc in docs if isinstance(doc, dict) and doc.get("found")]
+
+    async def warm(index: str, hits: list[dict[str, Any]]) -> int:
+        hydrated = await hydrator_for(index).hydrate(hits)
+        docs = [h.document for h in hydrated if h.scorable and h.document.text]
+        return await scorer.warm(docs) if docs else 0
+
+    warmer = WriteWarmer(fetch, warm, settings.embedding_cache.warm_on_write_max_pending)
+    metrics.watch_value(
+        "lychee_embedding_warmed_on_write",
+        "Documents written through the proxy and embedded in the background",
+        lambda: warmer.warmed,
+    )
+    metrics.watch_value(
+        "lychee_embedding_warm_on_write_dropped",
+        "Written documents not warmed because the queue was full",
+        lambda: warmer.dropped,
+    )
+    return warmer

@@ -119,6 +119,10 @@ async def forward(request: Request, services: Services, body: bytes | None = Non
         if upload is not None:
             upload.release()
     remember_product_headers(services.product_headers, upstream.headers)
+    if services.write_warmer is not None and upstream.status_code < 300:  # embed the writes
+        auth = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        written = content if isinstance(content, bytes) else None
+        services.write_warmer.written(request.method, _target(request), written, auth)
     response = StreamingResponse(
         _stream(upstream),
         status_code=upstream.status_code,

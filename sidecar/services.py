@@ -25,7 +25,7 @@ from lychee_engine.options import EngineOptions
 from lychee_engine.prompt import PROMPT_VERSION
 from lychee_engine.types import Scorer
 from sidecar.breaker import BreakerState, CircuitBreaker
-from sidecar.embeddings import cache_embeddings
+from sidecar.embeddings import cache_embeddings, write_warmer
 from sidecar.image_input import ImageResolver
 from sidecar.limiter import InflightLimiter
 from sidecar.metrics import Metrics
@@ -35,6 +35,7 @@ from sidecar.search_pipeline import SearchPipeline
 from sidecar.settings import Settings
 from sidecar.upstream_transport import aiohttp_transport
 from sidecar.window_scoring import WindowScorer
+from sidecar.write_warming import WriteWarmer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Services:
     pipeline: SearchPipeline
     limiter: InflightLimiter
     results: ResultLookup | None = None
+    write_warmer: WriteWarmer | None = None  # embeds documents written through the proxy
     # Headers OpenSearch/Elasticsearch stamp on every answer and clients check (elasticsearch-py
     # 8 refuses responses without X-Elastic-Product): learned from upstream answers, copied
     # onto the responses the sidecar builds itself.
@@ -136,16 +138,18 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
     rules = RulesStore(settings.rules_path)
     # A text-only model never sees images: don't download them for it.
     doc_images = fetcher if scorer.supports_images else None
-    pipeline = SearchPipeline(
-        settings, search, window_scorer, _hydrators(settings, doc_images), images, rules, metrics
-    )
+    hydrator_for = _hydrators(settings, doc_images)
+    pipeline = SearchPipeline(settings, search, window_scorer, hydrator_for, images, rules, metrics)
+    warmer = write_warmer(settings, upstream, hydrator_for, scorer, metrics)
+    if warmer is not None:
+        closers.append(warmer.close)
     limiter = InflightLimiter(settings.limits.max_inflight)
     results = _result_lookup(settings, search, scorer, rules, metrics)
     if results is not None and settings.result_cache.shared and settings.cache.redis_url:
         results.share(_own(closers, _shared_results(settings)))
     return Services(
         settings, metrics, scorer, cache, search, upstream, images, rules, breaker, pipeline,
-        limiter, results, _closers=closers,
+        limiter, results, warmer, _closers=closers,
     )  # fmt: skip
 
 

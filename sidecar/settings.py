@@ -97,6 +97,10 @@ class EmbeddingCacheSettings(BaseModel):
     ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
     # float32 keeps rankings identical; float16 halves the bytes but swaps near-ties
     codec: Literal["float32", "float16", "int8"] = "float32"
+    # Documents written through the proxy (_doc, _bulk) are embedded after OpenSearch acked
+    # them, in the background; at most this many ids wait (more are left to the search).
+    warm_on_write: bool = True
+    warm_on_write_max_pending: int = Field(default=10_000, ge=1)
 
 
 class ImageFetchSettings(BaseModel):

@@ -3,11 +3,15 @@ embedding cache, and a never-seen query on a fresh sidecar then embeds no docume
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import redis
 from opensearchpy import OpenSearch, helpers
@@ -67,7 +71,8 @@ async def test_warm_fills_the_cache_and_a_new_query_embeds_no_document(
     # A fresh sidecar (its own process memory empty) sharing the Redis.
     scorer = load_scorer("minilm", EngineOptions(device="cpu"))
     server = serve_sidecar(create_app(settings, scorer=scorer))
-    body = {"query": {"match": {"title": "navy denim jacket for autumn"}}, "size": 5}
+    never_seen = f"navy denim jacket for autumn {uuid.uuid4().hex}"  # no score cached
+    body = {"query": {"match": {"title": never_seen}}, "size": 5}
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         answer = await client.post(f"/{catalog}/_search", json=body)
         assert answer.status_code == 200
@@ -86,3 +91,38 @@ async def test_warm_refuses_when_nothing_shared_would_be_filled(
     alone = settings.model_copy(update={"cache": CacheSettings()})
     with pytest.raises(WarmRefused, match="no Redis configured"):
         await warm_index(alone, catalog, progress=False)
+
+
+async def test_documents_written_through_the_proxy_are_embedded_before_a_search(
+    settings: Settings, catalog: str, serve_sidecar: Any, tmp_path: Path
+) -> None:
+    await warm_index(settings, catalog, progress=False)  # the existing products, in Redis
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("min_score: 0.0\n")  # keep every hit: the new documents must show
+    scorer = load_scorer("minilm", EngineOptions(device="cpu"))
+    keep_all = settings.model_copy(update={"rules_path": str(rules)})
+    server = serve_sidecar(create_app(keep_all, scorer=scorer))
+    new = [("n1", "teal rain poncho"), ("n2", "teal rain boots")]
+    bulk = b"".join(
+        orjson.dumps({"index": {"_id": doc_id}}) + b"\n" + orjson.dumps({"title": title}) + b"\n"
+        for doc_id, title in new
+    )
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        written = await client.post(
+            f"/{catalog}/_bulk?refresh=true",
+            content=bulk,
+            headers={"content-type": "application/x-ndjson"},
+        )
+        assert written.status_code == 200 and written.json()["errors"] is False
+        for _ in range(300):  # warmed in the background, after OpenSearch acknowledged
+            metrics = (await client.get("/metrics")).text
+            if _metric(metrics, "lychee_embedding_warmed_on_write") >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert _metric(metrics, "lychee_embedding_cache_misses") == 2  # the new ones only
+        body = {"query": {"match": {"title": f"teal rain {uuid.uuid4().hex}"}}, "size": 2}
+        answer = await client.post(f"/{catalog}/_search", json=body)
+        assert answer.headers["X-Rerank-Status"] == "ok"
+        assert {h["_id"] for h in answer.json()["hits"]["hits"]} == {"n1", "n2"}
+        metrics = (await client.get("/metrics")).text
+    assert _metric(metrics, "lychee_embedding_cache_misses") == 2  # the search embedded none
