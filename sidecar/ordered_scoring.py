@@ -9,14 +9,17 @@ order. Small chunks also keep the model queue fair: a request holds at most
 other shopper's 20 hits.
 
 The verdict for the circuit breaker is part of the outcome: only a fault of the engine
-(an error, running out of memory, or a deadline passed while the engine finished nothing
-at all) is one. Inputs the backend cannot take, a full queue and a deadline missed while
-the engine kept working are load or the caller's input, never a fault (DESIGN §5).
+(an error, running out of memory, or a deadline passed while the engine has finished no
+call of any request for `stall_s`: it hangs) is one. Inputs the backend cannot take, a full
+queue and a deadline missed while the engine keeps finishing calls (for this request or
+others: it is busy, e.g. a long forward pass on a loaded CPU) are load or the caller's
+input, never a fault (DESIGN §5).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +59,21 @@ class OrderedOutcome:
         return len(self.scores)
 
 
+class Liveness:
+    """When a model call of any request last finished: the engine is alive while recent."""
+
+    def __init__(self, stall_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stall_s = stall_s
+        self._clock = clock
+        self._last = clock()  # start-up counts: a cold engine is given stall_s too
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def stalled(self) -> bool:
+        return self._clock() - self._last > self._stall_s
+
+
 def engine_progress(scorer: Scorer) -> Callable[[], int | None]:
     """A reading of the engine's finished forward passes, None when it cannot tell."""
     stats = getattr(scorer, "stats", None)
@@ -76,8 +94,10 @@ async def score_in_order(
     instruction: str | None,
     chunk: int,
     deadline_s: float,
+    liveness: Liveness,
 ) -> OrderedOutcome:
-    """Score `documents` in order, `chunk` at a time, within `deadline_s` seconds."""
+    """Score `documents` in order, `chunk` at a time, within `deadline_s` seconds; every
+    finished call is a heartbeat of `liveness`."""
     outcome = OrderedOutcome([None] * len(documents))
     n = len(documents)
     chunks = [list(range(i, min(i + chunk, n))) for i in range(0, n, chunk)]
@@ -101,6 +121,7 @@ async def score_in_order(
             pending.popleft()
             for i, value in zip(positions, running.result(), strict=True):
                 outcome.scores[i] = float(value)
+            liveness.beat()
     except asyncio.CancelledError:
         _cancel(pending)  # the request is gone: nobody waits for these scores
         raise
@@ -114,19 +135,24 @@ async def score_in_order(
         outcome.late = list(pending)
     else:
         _cancel(pending)
-    outcome.verdict = _verdict(outcome, before, progress())
+    busy = _advanced(before, progress())
+    if busy:
+        liveness.beat()  # other requests' forward passes finished meanwhile
+    outcome.verdict = _verdict(outcome, busy or not liveness.stalled())
     return outcome
 
 
-def _verdict(outcome: OrderedOutcome, before: int | None, after: int | None) -> Verdict:
+def _advanced(before: int | None, after: int | None) -> bool:
+    return before is not None and after is not None and after > before
+
+
+def _verdict(outcome: OrderedOutcome, alive: bool) -> Verdict:
     if outcome.stopped == "engine_error":
         return Verdict.FAULT
     if any(value is not None for value in outcome.scores):
         return Verdict.HEALTHY
     if outcome.stopped == "timeout":
-        # Other requests' forward passes finished meanwhile: the engine works, it is busy.
-        busy = before is not None and after is not None and after > before
-        return Verdict.NONE if busy else Verdict.FAULT
+        return Verdict.NONE if alive else Verdict.FAULT  # alive: busy, not broken
     return Verdict.NONE if outcome.stopped else Verdict.HEALTHY
 
 

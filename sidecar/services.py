@@ -132,6 +132,7 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         key_salt=f"chars={settings.engine.max_doc_chars}",
         late_limit=settings.limits.max_inflight,
         chunk=settings.model_chunk_docs,
+        stall_s=settings.breaker_stall_s,
     )
     closers.append(window_scorer.close)  # closed first: late scoring still uses the scorer
     images = ImageResolver(fetcher, settings.images.max_bytes, settings.images.max_pixels)

@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     model_chunk_docs: int = Field(default=8, ge=1)
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
+    # A deadline miss counts against the breaker only when the engine finished no call (of
+    # any request) for this long: a busy engine is load, a silent one is broken.
+    breaker_stall_s: float = Field(default=10.0, gt=0)
     default_instruction: str = DEFAULT_INSTRUCTION
     normalization_dictionary: list[str] = Field(default_factory=list)
     default_index: IndexConfig = Field(default_factory=lambda: IndexConfig())

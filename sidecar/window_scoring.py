@@ -38,7 +38,7 @@ from lychee_engine.types import Document, Query, Scorer, ScorerCapabilities, cap
 from sidecar.background_scoring import BackgroundCompletions
 from sidecar.breaker import CircuitBreaker
 from sidecar.metrics import Metrics, StageTimer
-from sidecar.ordered_scoring import OrderedOutcome, Verdict, score_in_order
+from sidecar.ordered_scoring import Liveness, OrderedOutcome, Verdict, score_in_order
 
 log = logging.getLogger(__name__)
 # Bump when the hit -> document mapping changes meaning, so old cache entries stop matching.
@@ -48,6 +48,8 @@ HYDRATION_VERSION = "1"
 TRANSIENT_IMAGE_ERRORS = ("failed", "timeout")
 # Documents per model call when scoring a window in order (the depth's granularity).
 DEFAULT_CHUNK = 8
+# A deadline miss is an engine fault only after this long without any finished model call.
+DEFAULT_STALL_S = 10.0
 # How long a call that missed its deadline may keep running in the background.
 LATE_SCORING_MAX_S = 120.0
 
@@ -128,11 +130,13 @@ class WindowScorer:
         key_salt: str = "",
         late_limit: int = 0,
         chunk: int = DEFAULT_CHUNK,
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         """`key_salt` joins every document key: settings that change the document the model
         reads from the same fields (the text cap) belong in it. Up to `late_limit` calls
         that missed the deadline finish in the background and fill the cache (0: cancel).
-        Misses are scored `chunk` documents per model call, in window order."""
+        Misses are scored `chunk` documents per model call, in window order; a deadline
+        miss counts against the breaker only when no model call finished for `stall_s`."""
         self._scorer = scorer
         self._cache = cache
         self._breaker = breaker
@@ -141,6 +145,7 @@ class WindowScorer:
         self._metrics = metrics
         self._key_salt = key_salt
         self._chunk = max(1, chunk)
+        self._liveness = Liveness(stall_s)
         self._late = BackgroundCompletions(late_limit, max(LATE_SCORING_MAX_S, deadline_s))
 
     async def score(
@@ -213,6 +218,7 @@ class WindowScorer:
                 query.instruction,
                 self._chunk,
                 self._deadline_s,
+                self._liveness,
             )
         except asyncio.CancelledError:
             self._breaker.abandon()  # the client went away: no verdict on the model

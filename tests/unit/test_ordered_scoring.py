@@ -17,10 +17,35 @@ from lychee_engine.errors import EngineError, Overloaded, UnsupportedInput
 from lychee_engine.types import Document, Query
 from sidecar.breaker import BreakerState, CircuitBreaker
 from sidecar.metrics import Metrics, StageTimer
-from sidecar.ordered_scoring import Verdict, score_in_order
+from sidecar.ordered_scoring import Liveness, OrderedOutcome, Verdict, score_in_order
 from sidecar.window_scoring import ScoringQuery, WindowScorer
 
 DEADLINE_S = 0.5  # generous: calls that answer, answer at once; the others never do
+
+
+class Ticking:
+    """A clock a second later at every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _stalled() -> Liveness:
+    """An engine silent for longer than its stall time at every look."""
+    return Liveness(stall_s=0.5, clock=Ticking())
+
+
+async def _order(
+    scorer: ScriptedScorer, n: int, liveness: Liveness | None = None
+) -> OrderedOutcome:
+    docs = _docs(n)
+    return await score_in_order(
+        scorer, Query(text="mug"), docs, None, 4, DEADLINE_S, liveness or _stalled()
+    )
 
 
 @dataclass
@@ -78,7 +103,7 @@ def _hits(n: int) -> list[dict[str, Any]]:
 
 async def test_all_chunks_scored_in_window_order() -> None:
     scorer = ScriptedScorer()
-    outcome = await score_in_order(scorer, Query(text="mug"), _docs(10), None, 4, DEADLINE_S)
+    outcome = await _order(scorer, 10)
     assert scorer.calls == [4, 4, 2]
     assert outcome.stopped is None and outcome.scored == 10
     assert outcome.scores[3] == 0.97
@@ -87,7 +112,7 @@ async def test_all_chunks_scored_in_window_order() -> None:
 
 async def test_the_deadline_keeps_the_chunks_finished_before_it() -> None:
     scorer = ScriptedScorer("ok", "hang")
-    outcome = await score_in_order(scorer, Query(text="mug"), _docs(10), None, 4, DEADLINE_S)
+    outcome = await _order(scorer, 10)
     assert outcome.stopped == "timeout"
     assert outcome.scored == 4
     assert outcome.scores[4:] == [None] * 6
@@ -99,12 +124,16 @@ async def test_the_deadline_keeps_the_chunks_finished_before_it() -> None:
 
 async def test_a_stuck_engine_is_a_fault_but_a_busy_one_is_not() -> None:
     stuck = ScriptedScorer("hang")
-    outcome = await score_in_order(stuck, Query(text="mug"), _docs(3), None, 4, DEADLINE_S)
+    outcome = await _order(stuck, 3)
     assert (outcome.scored, outcome.verdict) == (0, Verdict.FAULT)
     busy = ScriptedScorer("hang", busy=True)
-    outcome = await score_in_order(busy, Query(text="mug"), _docs(3), None, 4, DEADLINE_S)
+    outcome = await _order(busy, 3)
     assert (outcome.scored, outcome.verdict) == (0, Verdict.NONE)
-    for done in (stuck, busy):
+    # No pass finished during this wait, but one did lately (a long pass on a loaded CPU).
+    recent = ScriptedScorer("hang")
+    outcome = await _order(recent, 3, Liveness(stall_s=3600.0))
+    assert (outcome.scored, outcome.verdict) == (0, Verdict.NONE)
+    for done in (stuck, busy, recent):
         done.never.set()
 
 
@@ -116,19 +145,22 @@ async def test_inputs_and_load_are_never_faults() -> None:
     ]
     for error, stopped, verdict in cases:
         scorer = ScriptedScorer(error)
-        outcome = await score_in_order(scorer, Query(text="mug"), _docs(6), None, 4, DEADLINE_S)
+        outcome = await _order(scorer, 6)
         assert (outcome.stopped, outcome.verdict, outcome.scored) == (stopped, verdict, 0)
 
 
 async def test_a_full_queue_past_the_first_chunk_is_a_partial_window() -> None:
     scorer = ScriptedScorer("ok", Overloaded("queue full"))
-    outcome = await score_in_order(scorer, Query(text="mug"), _docs(10), None, 4, DEADLINE_S)
+    outcome = await _order(scorer, 10)
     assert (outcome.stopped, outcome.scored, outcome.verdict) == ("overloaded", 4, Verdict.HEALTHY)
 
 
 def _window_scorer(scorer: ScriptedScorer, breaker: CircuitBreaker, chunk: int = 4) -> Any:
     cache = LruScoreCache(1000, 3600)
-    return WindowScorer(scorer, cache, breaker, DEADLINE_S, "p1", Metrics(), chunk=chunk), cache
+    window_scorer = WindowScorer(
+        scorer, cache, breaker, DEADLINE_S, "p1", Metrics(), chunk=chunk, stall_s=0.01
+    )
+    return window_scorer, cache
 
 
 async def _score(window_scorer: WindowScorer, hits: list[dict[str, Any]]) -> Any:
