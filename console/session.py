@@ -82,6 +82,14 @@ def instruction() -> str:
     return str(st.session_state.get(_INSTRUCTION, DEFAULT_INSTRUCTION))
 
 
+def instruction_to_send() -> str | None:
+    """The instruction for requests: None while it is the default, so the sidecar applies
+    its own (an index may configure another) and a backend that ignores instructions has
+    nothing to report."""
+    text = instruction()
+    return None if text == DEFAULT_INSTRUCTION else text
+
+
 def set_instruction(text: str) -> None:
     st.session_state[_INSTRUCTION] = text.strip() or DEFAULT_INSTRUCTION
 

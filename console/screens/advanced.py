@@ -22,7 +22,10 @@ def render_instructions() -> None:
     """Draw the instruction editor."""
     st.header("Instructions")
     _instruction_note()
-    st.caption(f"Default: {session.DEFAULT_INSTRUCTION}")
+    st.caption(
+        f"Default: {session.DEFAULT_INSTRUCTION} While it is the default, none is sent and "
+        "the sidecar uses its own (or the index's)."
+    )
     text = st.text_area(
         "Instruction sent with every request", value=session.instruction(), key="advanced.text"
     )

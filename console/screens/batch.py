@@ -55,7 +55,7 @@ def _run(query: str, documents: list[str]) -> None:
             f"{MAX_DOCUMENTS}. Remove {len(documents) - MAX_DOCUMENTS} lines.",
         )
     with st.spinner(f"Reranking {len(documents)} documents…"):
-        rows = session.client().rerank(query, documents, session.instruction())
+        rows = session.client().rerank(query, documents, session.instruction_to_send())
     # Kept so the table survives reruns (e.g. clicking the download button).
     st.session_state[_ROWS] = rows
 

@@ -169,8 +169,8 @@ def _search(client: SidecarClient, index: str, text: str, size: int) -> None:
         return
     try:
         with st.spinner("Searching and reranking…"):
-            original = client.search(index, text, size, False, session.instruction())
-            reranked = client.search(index, text, size, True, session.instruction())
+            original = client.search(index, text, size, False, session.instruction_to_send())
+            reranked = client.search(index, text, size, True, session.instruction_to_send())
     except ConsoleError as exc:
         views.show_error(exc)
         return

@@ -61,7 +61,7 @@ def render() -> None:
                 ErrorKind.INVALID, "Give the query and the document each a text or an image."
             )
         with st.spinner("Scoring…"):
-            result = session.client().score(query, document, session.instruction())
+            result = session.client().score(query, document, session.instruction_to_send())
     except ConsoleError as exc:
         views.show_error(exc)
         return

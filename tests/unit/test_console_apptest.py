@@ -268,7 +268,7 @@ def test_single_shows_score_band_and_fragments(sidecar: FakeSidecar) -> None:
     assert highlighted.count("<mark") == 2 and 'title="impact +0.410"' in highlighted
     body = sidecar.bodies("/api/score")[0]
     assert body["query"] == {"text": "running shoes"} and body["document"] == {"text": DOCUMENT}
-    assert body["instruction"].startswith("Given a web search query")
+    assert "instruction" not in body  # the default is left to the sidecar (or the index)
 
 
 def test_single_uses_the_session_instruction_and_thresholds(sidecar: FakeSidecar) -> None:
@@ -453,8 +453,9 @@ def test_search_shows_both_orders_with_rerank_details(sidecar: FakeSidecar) -> N
     # Opens on the storefront index (default `products`), not the first in the list.
     assert at.selectbox(key="search.index").options == ["books", "products"]
     assert at.selectbox(key="search.index").value == "products"
-    enabled = [body["ext"]["rerank"]["enabled"] for body in sidecar.bodies("/products/_search")]
-    assert enabled == [False, True]
+    options = [body["ext"]["rerank"] for body in sidecar.bodies("/products/_search")]
+    assert [o["enabled"] for o in options] == [False, True]
+    assert not [o for o in options if "instruction" in o]  # the default is not sent
     text = [m.value for m in at.markdown]
     assert "**1. Trail running shoes**  ↑1" in text
     # The band names the score it was computed from: the final one, shown first.
