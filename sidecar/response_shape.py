@@ -29,6 +29,9 @@ class HitOutcome:
     cached: bool = False
     image_error: str | None = None
     reranked: bool = True  # False: beyond the window (or the scored depth), OpenSearch order
+    # The rules' final score where `final_score` shows another (a pin clamped between its
+    # neighbours so scores never rise); explain reports both.
+    rules_score: float | None = None
 
 
 @dataclass(slots=True)
@@ -122,6 +125,8 @@ def _shape_hit(outcome: HitOutcome, explain: bool) -> dict[str, Any]:
             "rules_fired": list(outcome.rules_fired),
             "cached": outcome.cached,
         }
+        if outcome.rules_score is not None:
+            detail["final_score"] = _round(outcome.rules_score)
         if not outcome.reranked:
             detail["beyond_window"] = True
         if outcome.image_error:

@@ -444,7 +444,10 @@ def _page(
     kept = window.kept
     shown = non_increasing([o.final_score or 0.0 for o in kept], window.pinned)
     start, end = plan.kept
-    page = [replace(kept[i], final_score=shown[i]) for i in range(start, end)]
+    page = [
+        replace(kept[i], final_score=shown[i], rules_score=kept[i].final_score)
+        for i in range(start, end)
+    ]
     floor = shown[-1] if shown else empty_floor
     reference = _opensearch_score(fetched[0]) if fetched else None
     n = len(window.kept) + len(window.removed)

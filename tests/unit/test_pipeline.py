@@ -508,5 +508,8 @@ async def test_hides_leave_the_list_and_its_total(tmp_path: Path) -> None:
     assert {p.response["hits"]["total"]["value"] for p in pages} == {19}
     scores = [h["_score"] for p in pages for h in p.response["hits"]["hits"]]
     assert scores == sorted(scores, reverse=True)  # the pinned d0 shows d2's score
+    pinned = pages[0].response["hits"]["hits"][0]
+    assert pinned["_score"] == pages[0].response["hits"]["hits"][1]["_score"]
+    assert pinned["_rerank"]["final_score"] == 0.5  # its own, reported beside the shown one
     removed = pages[0].response["rerank"]["removed"]
     assert [(r["_id"], r["rules_fired"]) for r in removed] == [("d3", ["no-d3"])]
