@@ -26,7 +26,7 @@ from sidecar.filter_path import compile_filter_path
 from sidecar.image_input import ImageResolver, is_url
 from sidecar.metrics import Metrics, StageTimer
 from sidecar.normalize import normalize_query
-from sidecar.paging import PagePlan, beyond_score, exact_total, non_increasing, plan_page
+from sidecar.paging import plan_page
 from sidecar.query_extract import SearchRequest, parse_search_request
 from sidecar.response_shape import (
     HitOutcome,
@@ -36,15 +36,15 @@ from sidecar.response_shape import (
     shape_response,
     skipped_response,
 )
+from sidecar.result_list import WindowFetch, WindowOutcome, page_of, scored_depth
 from sidecar.retrieval_query import normalize_clauses, normalize_query_string
 from sidecar.rules import RulesStore, apply_rules_detailed
 from sidecar.rules.types import RankedHit
 from sidecar.settings import IndexConfig, Settings
-from sidecar.source_filter import SOURCE_PARAMS, source_filter_of
+from sidecar.source_filter import source_filter_of
 from sidecar.window_scoring import HitHydrator, ScoringQuery, WindowScorer, WindowScores
 
 log = logging.getLogger(__name__)
-MAX_RESULT_WINDOW = 10_000  # OpenSearch's default index.max_result_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ class SearchPipeline:
         source_filter = source_filter_of(request.body, request.params)  # applied to the page
         spec = request.params.get("filter_path")
         path_filter = compile_filter_path(spec) if spec else None  # a bad spec fails early
-        fetch = _WindowFetch(self._search, index, request, headers)
+        fetch = WindowFetch(self._search, index, request, headers)
         with timer.stage("retrieve"):
             upstream = await fetch.first(window)
         hits: list[dict[str, Any]] = list((upstream.get("hits") or {}).get("hits") or [])
@@ -129,7 +129,7 @@ class SearchPipeline:
         report.query_image_error = query_image_error
         report.notes.update(decision.notes)
         with timer.stage("rules"):
-            depth = _scored_depth(scores, len(top))
+            depth = scored_depth(scores, len(top))
             window_hits = top[:depth]
             scored = scores if scores.depth is None else scores.prefix(depth)
             outcome = self._apply_rules(window_hits, scored, query_text, index)
@@ -138,7 +138,7 @@ class SearchPipeline:
             beyond = await fetch.beyond(hits, plan, upstream)
         with timer.stage("shape"):
             degraded = report.status == "degraded"
-            page, max_score = _page(outcome, plan, beyond, hits, degraded, self._floor(index))
+            page, max_score = page_of(outcome, plan, beyond, hits, degraded, self._floor(index))
             if request.options.explain:
                 title = config.fields.title
                 report.removed = [removed_entry(r, title) for r in outcome.removed]
@@ -341,140 +341,6 @@ class SearchPipeline:
             timings_ms=timer.timings_ms,
             depth=scores.depth if status == "partial" else None,
         )
-
-
-@dataclass(slots=True)
-class WindowOutcome:
-    """The window after the rules: kept hits in list order (with which were pinned) and
-    the hits the rules removed."""
-
-    kept: list[HitOutcome]
-    pinned: list[bool]
-    removed: list[HitOutcome]
-
-
-class _WindowFetch:
-    """The OpenSearch requests of one search: the window (and, while the page lies inside
-    it, the page), then the slice beyond the window the page needs, when it needs one."""
-
-    def __init__(
-        self,
-        search: SearchBackend,
-        index: str,
-        request: SearchRequest,
-        headers: Mapping[str, str] | None,
-    ) -> None:
-        self._search = search
-        self._index = index
-        self._request = request
-        self._headers = headers
-        self._asked = 0
-
-    async def first(self, window: int) -> dict[str, Any]:
-        # One hit past the window: the list's best score when the rules keep nothing.
-        request = self._request
-        end = request.from_ + request.size if request.from_ < window else 0
-        self._asked = max(window + 1, end)
-        return await self._fetch(0, self._asked)
-
-    async def beyond(
-        self, fetched: list[dict[str, Any]], plan: PagePlan, upstream: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """The hits at OpenSearch positions `plan.beyond`, fetching what the first
-        request did not bring (nothing past OpenSearch's exact total)."""
-        start, end = plan.beyond
-        if end <= start:
-            return []
-        have = len(fetched)
-        exhausted = have < self._asked  # OpenSearch had no more hits to give
-        total = exact_total((upstream.get("hits") or {}).get("total"))
-        if total is not None:
-            end = min(end, total)
-        # Past OpenSearch's default index.max_result_window a deep page ends short rather
-        # than fail where OpenSearch itself would have answered.
-        end = min(end, MAX_RESULT_WINDOW)
-        missing_from = max(start, have)
-        if end <= missing_from or exhausted:
-            return fetched[start:end]
-        more = await self._fetch(missing_from, end - missing_from)
-        extra: list[dict[str, Any]] = list((more.get("hits") or {}).get("hits") or [])
-        return fetched[start:missing_from] + extra
-
-    async def _fetch(self, from_: int, size: int) -> dict[str, Any]:
-        return await self._search.search(
-            self._index,
-            _window_body(self._request, from_, size),
-            _window_params(self._request),
-            self._headers,
-        )
-
-
-def _window_body(request: SearchRequest, from_: int, size: int) -> dict[str, Any]:
-    """The client's search for OpenSearch positions [from_, from_ + size), with the whole
-    `_source`: the reranker reads it; the client's filter is applied after."""
-    body = dict(request.body)
-    body.pop("_source", None)
-    body["from"] = from_
-    body["size"] = size
-    return body
-
-
-def _scored_depth(scores: WindowScores, window_hits: int) -> int:
-    """How many window hits the list treats as the window: all of them, unless only a
-    prefix was scored (partial), which then acts as a window of that depth."""
-    if scores.depth is None or scores.depth <= 0:
-        return window_hits
-    return min(scores.depth, window_hits)
-
-
-def _page(
-    window: WindowOutcome,
-    plan: PagePlan,
-    beyond: list[dict[str, Any]],
-    fetched: list[dict[str, Any]],
-    degraded: bool,
-    empty_floor: float,
-) -> tuple[list[HitOutcome], float | None]:
-    """The page's hits with the scores they show, and the list's max_score.
-
-    Kept hits show non-increasing scores (pins clamped between their neighbours). Hits
-    beyond the window keep OpenSearch's score when nothing was scored (degraded: the whole
-    list is on OpenSearch's scale), else show it rescaled below the lowest kept score.
-    """
-    kept = window.kept
-    shown = non_increasing([o.final_score or 0.0 for o in kept], window.pinned)
-    start, end = plan.kept
-    page = [
-        replace(kept[i], final_score=shown[i], rules_score=kept[i].final_score)
-        for i in range(start, end)
-    ]
-    floor = shown[-1] if shown else empty_floor
-    reference = _opensearch_score(fetched[0]) if fetched else None
-    n = len(window.kept) + len(window.removed)
-
-    def beyond_outcome(hit: dict[str, Any]) -> HitOutcome:
-        original = _opensearch_score(hit)
-        score = original if degraded else beyond_score(original, floor, reference or 0.0)
-        return HitOutcome(hit=hit, final_score=score, original_score=original, reranked=False)
-
-    page.extend(beyond_outcome(hit) for hit in beyond)
-    if shown:
-        return page, shown[0]
-    first_beyond = fetched[n] if len(fetched) > n else None
-    return page, beyond_outcome(first_beyond).final_score if first_beyond else None
-
-
-def _opensearch_score(hit: dict[str, Any]) -> float | None:
-    score = hit.get("_score")
-    if isinstance(score, int | float) and not isinstance(score, bool):
-        return float(score)
-    return None
-
-
-def _window_params(request: SearchRequest) -> dict[str, str]:
-    # filter_path could strip the fields the reranker reads: applied to the final response.
-    dropped = ("from", "size", "filter_path", *SOURCE_PARAMS)
-    return {k: v for k, v in request.params.items() if k not in dropped}
 
 
 def _key_fields(config: IndexConfig) -> list[str]:
