@@ -136,3 +136,15 @@ def test_search_preview(page: Page, urls: tuple[str, str]) -> None:
     # At least one real product picture, served by the sidecar's catalog-images route.
     page.wait_for_function(REAL_IMAGE_JS, timeout=TIMEOUT_MS)
     _shot(page, "search_preview")
+
+
+def test_search_preview_link_shows_hidden_hits_greyed(page: Page, urls: tuple[str, str]) -> None:
+    # A shared preview link searches at once. The shipped rules hide the recalled backpack
+    # p0170 on every query; it is OpenSearch's 2nd hit for this one, so it is listed greyed.
+    _open(page, urls[1], "search?q=leather+knapsack")
+    page.get_by_text("Removed by rules").wait_for()
+    hidden = page.locator(".lychee-removed", has_text="p0170")
+    hidden.wait_for()
+    assert "removed by rule hide-recalled-backpack" in hidden.inner_text()
+    assert hidden.evaluate("el => getComputedStyle(el).color") == "rgb(138, 138, 138)"
+    _shot(page, "search_preview_removed")
