@@ -63,6 +63,10 @@ class BiEncoderBackend(Protocol):
 
     def document_embedding(self, pair: PreparedPair) -> torch.Tensor: ...
 
+    def query_embedding(self, query: Query) -> torch.Tensor | None: ...
+
+    def similarity(self, query: torch.Tensor, documents: Sequence[torch.Tensor]) -> list[float]: ...
+
 
 def embedding_key(revision: str, text: str) -> str:
     """`lychee:emb:v1:{<revision digest>}:<text digest>`; the braces put every embedding
@@ -164,6 +168,12 @@ class EmbeddingCachingScorer:
         missing = sum(emb is None for emb in found)
         self.embedding_stats.hits += len(found) - missing
         self.embedding_stats.misses += missing
+        if not missing:  # the query seen recently too: a dot product, no model call at all
+            query_embedding = self._backend.query_embedding(query)
+            if query_embedding is not None:
+                return self._backend.similarity(
+                    query_embedding, [e for e in found if e is not None]
+                )
         prepare = self._backend.prepare_texts
         pairs = (
             await asyncio.to_thread(prepare, query, texts, found)

