@@ -147,4 +147,5 @@ def test_search_preview_link_shows_hidden_hits_greyed(page: Page, urls: tuple[st
     hidden.wait_for()
     assert "removed by rule hide-recalled-backpack" in hidden.inner_text()
     assert hidden.evaluate("el => getComputedStyle(el).color") == "rgb(138, 138, 138)"
+    hidden.scroll_into_view_if_needed()  # the page scrolls inside Streamlit's main container
     _shot(page, "search_preview_removed")
