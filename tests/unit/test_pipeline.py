@@ -513,3 +513,30 @@ async def test_hides_leave_the_list_and_its_total(tmp_path: Path) -> None:
     assert pinned["_rerank"]["final_score"] == 0.5  # its own, reported beside the shown one
     removed = pages[0].response["rerank"]["removed"]
     assert [(r["_id"], r["rules_fired"]) for r in removed] == [("d3", ["no-d3"])]
+
+
+async def test_a_window_the_rules_empty_pages_on_in_opensearch_order(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("min_score: 0.95\n")  # above every score FakeScorer gives
+    pipeline = _pipeline(FakeScorer(), FakeSearch(), window=4, rules_path=rules)
+    first = await pipeline.run("products", _body("lamp", size=5), {})
+    assert _ids(first) == ["d4", "d5", "d6", "d7", "d8"]
+    hits = first.response["hits"]
+    assert hits["total"]["value"] == 16
+    # Below the threshold that emptied the window, in OpenSearch's order.
+    scores = [h["_score"] for h in hits["hits"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] < 0.95 / 2 + 1e-9
+    assert hits["max_score"] == scores[0]
+
+
+async def test_degraded_pages_keep_opensearch_scores_and_still_drop_hidden_hits(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("hides:\n  - {id: no-d1, match: any, ids: [d1]}\n")
+    pipeline = _pipeline(FakeScorer(fail=True), FakeSearch(), window=4, rules_path=rules)
+    pages = [await pipeline.run("products", _body("lamp", frm=f, size=3), {}) for f in (0, 3)]
+    assert [p.status for p in pages] == ["degraded", "degraded"]
+    assert [_ids(p) for p in pages] == [["d0", "d2", "d3"], ["d4", "d5", "d6"]]
+    assert [h["_score"] for h in pages[1].response["hits"]["hits"]] == [96.0, 95.0, 94.0]
+    assert {p.response["hits"]["total"]["value"] for p in pages} == {19}
