@@ -251,9 +251,14 @@ def test_an_edited_rules_file_applies_to_the_next_request(
         after = via_sidecar.search(index=catalog, body=body)
     finally:
         rules_file.write_text("min_score: 0.0\n")
-    kept = [h["_score"] for h in after["hits"]["hits"]]
-    assert kept and all(s >= 0.5 for s in kept)
+    shown = [h["_score"] for h in after["hits"]["hits"]]
+    kept = [s for s in shown if s >= 0.5]
     assert kept == [s for s in scores if s >= 0.5][: len(kept)]
+    # The page fills up with the hits beyond the window, below the lowest kept score
+    # (README "Paging"); the window hits under 0.5 left the result list and its total.
+    assert kept and all(s <= kept[-1] / 2 + 1e-6 for s in shown[len(kept) :])
+    assert len(shown) == 10
+    assert after["hits"]["total"]["value"] < before["hits"]["total"]["value"]
 
 
 class _ProbeHandler(http.server.BaseHTTPRequestHandler):
