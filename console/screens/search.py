@@ -130,6 +130,8 @@ def _columns(client: SidecarClient, original: SearchResult, reranked: SearchResu
     before = {hit.id: rank for rank, hit in enumerate(original.hits, start=1)}
     with left:
         st.subheader("OpenSearch order")
+        if not original.hits:
+            st.caption("OpenSearch found no hits for this page.")
         for rank, hit in enumerate(original.hits, start=1):
             _draw_hit(client, hit, rank, "", reranked=False)
     with right:

@@ -608,6 +608,17 @@ def test_search_pinned_and_beyond_window_hits_name_their_scores(sidecar: FakeSid
     )
 
 
+def test_search_with_no_hits_says_so(sidecar: FakeSidecar) -> None:
+    def empty(request: httpx.Request) -> httpx.Response:
+        rerank = {"status": "skipped", "reason": "unreadable_script"}
+        return httpx.Response(200, json={"took": 1, "hits": {"hits": []}, "rerank": rerank})
+
+    at = _search(sidecar, empty)
+    captions = [c.value for c in at.caption]
+    assert "OpenSearch found no hits for this page." in captions
+    assert "No hits on this page." in captions
+
+
 def test_search_response_without_rerank_block(sidecar: FakeSidecar) -> None:
     def plain(request: httpx.Request) -> httpx.Response:
         body = json.loads(_search_reply(request).content)
