@@ -336,3 +336,33 @@ def test_msearch_item_without_any_index_searches_all(
     assert item["status"] == 200
     assert ids(item)[0] == "lamps-2"
     assert search.calls[-1]["index"] == ""
+
+
+def test_the_window_pairs_of_one_request_are_bounded(search: CatalogSearch) -> None:
+    settings = Settings(limits=LimitSettings(max_msearch_window_pairs=100, max_window=1000))
+    app = create_app(
+        settings, scorer=WordScorer(), cache=LruScoreCache(100), search=search,
+        upstream_transport=httpx.MockTransport(_no_proxy),
+    )  # fmt: skip
+    wide = query("mug", ext={"rerank": {"window": 60}})
+    sorted_ = query("mug", sort=[{"price": "asc"}], ext={"rerank": {"window": 60}})
+    with TestClient(app) as client:
+        over = client.post("/_msearch", content=ndjson({}, wide, {}, wide), headers=NDJSON)
+        assert search.calls == []  # refused before any search ran
+        # A search that passes through (sorted by a field) asks the model for nothing.
+        fits = client.post("/_msearch", content=ndjson({}, wide, {}, sorted_), headers=NDJSON)
+    assert over.status_code == 400
+    reason = error_reason(400, over.json())
+    assert "120 hits" in reason and "max_msearch_window_pairs is 100" in reason
+    assert fits.status_code == 200
+    assert [item["status"] for item in fits.json()["responses"]] == [200, 200]
+
+
+def test_a_larger_max_concurrent_searches_is_lowered_to_the_limit(
+    client: TestClient, search: CatalogSearch
+) -> None:
+    search.delay_s = 0.05
+    body = ndjson(*[{"index": "mugs"}, query("red mug")] * 12)
+    response = client.post("/_msearch?max_concurrent_searches=500", content=body, headers=NDJSON)
+    assert [item["status"] for item in response.json()["responses"]] == [200] * 12
+    assert search.most_running == 8  # limits.max_msearch_concurrency
