@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,8 @@ from sidecar.paging import (
     non_increasing,
     plan_page,
 )
+from sidecar.query_extract import parse_search_request
+from sidecar.result_list import MAX_RESULT_WINDOW, WindowFetch
 
 
 def test_a_page_inside_the_kept_hits_needs_nothing_beyond() -> None:
@@ -107,3 +110,65 @@ def test_beyond_scores_stay_below_half_the_floor_and_keep_order() -> None:
     assert shown == sorted(shown, reverse=True)  # type: ignore[type-var]
     assert beyond_score(None, floor, best) is None
     assert beyond_score(3.0, floor, 0.0) == pytest.approx(floor * 3 / 4)
+
+
+class _Search:
+    """OpenSearch with `n` hits; records the (from, size) of every request."""
+
+    def __init__(self, n: int, relation: str = "eq") -> None:
+        self.n, self.relation = n, relation
+        self.asked: list[tuple[int, int]] = []
+
+    async def search(
+        self, index: str | None, body: dict[str, Any], params: Any = None, headers: Any = None
+    ) -> dict[str, Any]:
+        start, size = body["from"], body["size"]
+        self.asked.append((start, size))
+        hits = [
+            {"_id": str(i), "_score": 100.0 - i} for i in range(start, min(self.n, start + size))
+        ]
+        total = {"value": self.n, "relation": self.relation}
+        return {"hits": {"total": total, "hits": hits}}
+
+    async def close(self) -> None:
+        return None
+
+
+async def _fetch(search: _Search, window: int, kept: int, from_: int, size: int) -> list[str]:
+    request = parse_search_request(
+        {"query": {"match": {"t": "x"}}, "from": from_, "size": size}, {}
+    )
+    fetch = WindowFetch(search, "i", request, None)
+    upstream = await fetch.first(window)
+    hits = upstream["hits"]["hits"]
+    plan = plan_page(min(window, len(hits)), kept, from_, size)
+    return [hit["_id"] for hit in await fetch.beyond(hits, plan, upstream)]
+
+
+async def test_a_page_inside_the_window_is_one_request() -> None:
+    search = _Search(100)
+    assert await _fetch(search, window=20, kept=20, from_=10, size=10) == []
+    assert search.asked == [(0, 21)]
+
+
+async def test_a_page_past_the_window_asks_for_its_shifted_slice() -> None:
+    search = _Search(100)
+    ids = await _fetch(search, window=20, kept=15, from_=30, size=10)
+    assert ids == [str(i) for i in range(35, 45)]
+    assert search.asked == [(0, 21), (35, 10)]
+
+
+async def test_the_slice_stops_at_the_exact_total_and_at_max_result_window() -> None:
+    search = _Search(40)
+    assert await _fetch(search, window=20, kept=10, from_=25, size=10) == [
+        "35",
+        "36",
+        "37",
+        "38",
+        "39",
+    ]
+    assert search.asked[-1] == (35, 5)
+    deep = _Search(20_000, relation="gte")
+    ids = await _fetch(deep, window=20, kept=10, from_=9_985, size=10)  # past 10,000
+    assert deep.asked[-1] == (9_995, MAX_RESULT_WINDOW - 9_995)
+    assert len(ids) == 5
