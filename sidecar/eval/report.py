@@ -69,10 +69,11 @@ def metrics_table(overall: KindResult) -> str:
 
 def latency_line(run: SystemRun, queries: int) -> str:
     values = np.array(list(run.latency_ms.values()) or [0.0])
-    hit_rate = run.cache_hits / run.scored_docs if run.scored_docs else 0.0
+    per_query = max(queries, 1)
     return (
         f"| {label(run.name)} | {np.percentile(values, 50):.1f} | {np.percentile(values, 95):.1f} "
-        f"| {hit_rate:.1%} | {run.hits / max(queries, 1):.1f} | {run.degraded} | {run.skipped} |"
+        f"| {run.cache_hits / per_query:.1f} | {run.hits / per_query:.1f} | {run.degraded} "
+        f"| {run.skipped} |"
     )
 
 
@@ -116,7 +117,6 @@ def write_report(
     wins = [d for d in reversed(ordered) if d.delta > 1e-9][:10]
     losses = [d for d in ordered if d.delta < -1e-9][:10]
     first, last = label(systems[0]), label(systems[-1])
-    queries = rows[-1].queries
 
     def qlines(items: list[QueryDelta]) -> str:
         head = f"| query | kind | {first} | {last} | Δ |\n|---|---|---|---|---|\n"
@@ -126,7 +126,7 @@ def write_report(
         )
         return head + (body or "| (none) | | | | |")
 
-    latency = "\n".join(latency_line(run, queries) for run in runs)
+    latency = "\n".join(latency_line(run, len(run.latency_ms)) for run in runs)
     md = f"""# {title}
 
 {settings_line}
@@ -143,7 +143,7 @@ def write_report(
 
 ## Latency per query, cache and hits returned
 
-| system | p50 ms | p95 ms | cache hit rate | hits per query | degraded | skipped |
+| system | p50 ms | p95 ms | score-cache hits per query | hits per query | degraded | skipped |
 |---|---|---|---|---|---|---|
 {latency}
 
