@@ -130,7 +130,7 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         PROMPT_VERSION,
         metrics,
         key_salt=f"chars={settings.engine.max_doc_chars}",
-        late_limit=settings.limits.max_inflight,
+        late_limit=settings.limits.max_late_scoring,
         chunk=settings.model_chunk_docs,
         stall_s=settings.breaker_stall_s,
     )

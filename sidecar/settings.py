@@ -124,6 +124,9 @@ class LimitSettings(BaseModel):
     max_query_chars: int = 1000
     max_window: int = 1000
     max_inflight: int = 64
+    # Model calls past their search's deadline left to finish (they warm the cache). Each is
+    # queued model work in front of live requests: a few warm the cache, more build a backlog.
+    max_late_scoring: int = Field(default=8, ge=0)
     # _msearch: searches run at once (a larger max_concurrent_searches is lowered to it)
     # and the rerank window pairs one request may ask for in all (past it: 400).
     max_msearch_concurrency: int = Field(default=8, ge=1)
