@@ -16,6 +16,7 @@ operator set (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`) win. No-ops off glib
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ ARENA_MAX = 2
 TRIM_INTERVAL_S = 30.0
 
 
+@functools.cache  # loaded once: the trimmer asks every interval
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL("libc.so.6")
