@@ -103,11 +103,12 @@ async def forward(request: Request, services: Services, body: bytes | None = Non
                 return busy
             content = _watched(content, failure)
     client = services.upstream
+    target = _target(request)
     # httpx.Request, not client.build_request: the client's default headers (its own
     # Accept-Encoding, User-Agent) must not be added to what the caller sent.
     upstream_request = httpx.Request(
         request.method,
-        str(client.base_url).rstrip("/") + _target(request),
+        str(client.base_url).rstrip("/") + target,
         headers=headers,
         content=content,
     )
@@ -122,7 +123,7 @@ async def forward(request: Request, services: Services, body: bytes | None = Non
     if services.write_warmer is not None and upstream.status_code < 300:  # embed the writes
         auth = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
         written = content if isinstance(content, bytes) else None
-        services.write_warmer.written(request.method, _target(request), written, auth)
+        services.write_warmer.written(request.method, target, written, auth)
     response = StreamingResponse(
         _stream(upstream),
         status_code=upstream.status_code,
