@@ -45,10 +45,7 @@ def is_allowed(policy: PassthroughPolicy, method: str, raw_path: str) -> bool:
     method = method.upper()
     if policy == "read_only":
         return _read_only(method, raw_path)
-    return any(
-        method in (m.upper() for m in rule.methods) and fnmatchcase(raw_path, rule.path)
-        for rule in policy
-    )
+    return any(method in rule.methods and fnmatchcase(raw_path, rule.path) for rule in policy)
 
 
 def _read_only(method: str, raw_path: str) -> bool:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -161,6 +161,12 @@ class UpstreamAllowRule(BaseModel):
 
     methods: list[str] = Field(min_length=1)
     path: str = Field(min_length=1)
+
+    @field_validator("methods")
+    @classmethod
+    def _upper_case(cls, methods: list[str]) -> list[str]:
+        # Once here, not on every request the policy judges (sidecar/passthrough.py).
+        return [m.upper() for m in methods]
 
 
 PassthroughPolicy = Literal["all", "read_only"] | list[UpstreamAllowRule]
