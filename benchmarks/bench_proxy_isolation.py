@@ -28,6 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.loadtest import rss_kb  # noqa: E402
 from sidecar.dev_services import opensearch_node, sidecar_process  # noqa: E402
 
 INDEX = "bench-isolation"
@@ -35,10 +36,7 @@ MB = 1024 * 1024
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(rss_kb(pid) / 1024, 1)
 
 
 def _address(url: str) -> tuple[str, int]:
