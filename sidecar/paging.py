@@ -54,17 +54,11 @@ def adjust_total(total: Any, removed: int) -> Any:
     OpenSearch said it: the true count is unknown, and it still bounds the list from below
     as long as the list is longer than the bound. Absent (track_total_hits false): absent.
     """
-    if removed <= 0:
+    exact = exact_total(total)
+    if removed <= 0 or exact is None:
         return total
-    if isinstance(total, bool):
-        return total
-    if isinstance(total, int):
-        return max(0, total - removed)
-    if isinstance(total, dict) and total.get("relation", "eq") == "eq":
-        value = total.get("value")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return {**total, "value": max(0, value - removed)}
-    return total
+    adjusted = max(0, exact - removed)
+    return {**total, "value": adjusted} if isinstance(total, dict) else adjusted
 
 
 def exact_total(total: Any) -> int | None:
