@@ -89,8 +89,7 @@ def non_increasing(scores: Sequence[float], pinned: Sequence[bool]) -> list[floa
     shown: list[float] = []
     above = float("inf")
     for i, score in enumerate(scores):
-        value = score if not pinned[i] else min(max(score, below[i]), above)
-        value = min(value, above)
+        value = min(max(score, below[i]) if pinned[i] else score, above)
         shown.append(value)
         above = value
     return shown
