@@ -82,7 +82,7 @@ class SearchItem:
     index: str
     body: dict[str, Any] | None
     params: dict[str, str]
-    raw: bytes = b""  # the body line as sent: the result-cache key, and what deep searches send
+    raw: bytes  # the body line as sent: the result-cache key, and what deep searches send
 
 
 async def msearch(request: Request, services: ServicesDep) -> Response:
@@ -167,7 +167,7 @@ def _item(
     line_no: int,
     default_index: str,
     defaults: dict[str, str],
-    raw: bytes = b"",
+    raw: bytes,
 ) -> SearchItem:
     index = default_index
     params = dict(defaults)
