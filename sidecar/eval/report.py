@@ -67,9 +67,9 @@ def metrics_table(overall: KindResult) -> str:
     return "\n".join(lines)
 
 
-def latency_line(run: SystemRun, queries: int) -> str:
+def latency_line(run: SystemRun) -> str:
     values = np.array(list(run.latency_ms.values()) or [0.0])
-    per_query = max(queries, 1)
+    per_query = max(len(run.latency_ms), 1)  # one latency per query run
     return (
         f"| {label(run.name)} | {np.percentile(values, 50):.1f} | {np.percentile(values, 95):.1f} "
         f"| {run.cache_hits / per_query:.1f} | {run.hits / per_query:.1f} | {run.degraded} "
@@ -126,7 +126,7 @@ def write_report(
         )
         return head + (body or "| (none) | | | | |")
 
-    latency = "\n".join(latency_line(run, len(run.latency_ms)) for run in runs)
+    latency = "\n".join(latency_line(run) for run in runs)
     md = f"""# {title}
 
 {settings_line}

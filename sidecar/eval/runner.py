@@ -20,7 +20,6 @@ class SystemRun:
     ranking: Ranking = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     cache_hits: int = 0
-    scored_docs: int = 0
     degraded: int = 0
     skipped: int = 0  # rerank.status "skipped": the backend stepped aside
     hits: int = 0  # hits returned over all queries (rules may remove some)
@@ -82,7 +81,6 @@ def run_system(
             out.ranking[q.qid] = _ids(data)
             meta = data.get("rerank") or {}
             out.cache_hits += int(meta.get("cache_hits", 0))
-            out.scored_docs += len(data["hits"]["hits"])
             out.degraded += meta.get("status") == "degraded"
             out.skipped += meta.get("status") == "skipped"
             out.hits += len(out.ranking[q.qid])
