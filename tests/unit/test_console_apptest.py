@@ -418,18 +418,27 @@ def _search_reply(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"took": 5, "hits": {"hits": hits}, "rerank": rerank})
 
 
-def _with_rerank(**rerank: Any) -> Handler:
-    """`_search_reply` whose rerank block is replaced by `rerank` (and hits left unscored)."""
+def _edited_reply(edit: Callable[[dict[str, Any]], None]) -> Handler:
+    """`_search_reply` whose JSON body `edit` changes in place before it is sent."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(_search_reply(request).content)
+        edit(body)
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+def _with_rerank(**rerank: Any) -> Handler:
+    """`_search_reply` whose rerank block is replaced by `rerank` (and hits left unscored)."""
+
+    def replace(body: dict[str, Any]) -> None:
         if "rerank" in body:
             body["rerank"] = rerank
             for hit in body["hits"]["hits"]:
                 hit["_rerank"] = {"model_score": None, "original_score": 1.0, "rules_fired": []}
-        return httpx.Response(200, json=body)
 
-    return handler
+    return _edited_reply(replace)
 
 
 def _search_routes(sidecar: FakeSidecar, search: Handler = _search_reply) -> None:
@@ -581,8 +590,7 @@ def test_search_mixed_query_says_what_was_scored(sidecar: FakeSidecar) -> None:
 
 
 def test_search_pinned_and_beyond_window_hits_name_their_scores(sidecar: FakeSidecar) -> None:
-    def reply_with(request: httpx.Request) -> httpx.Response:
-        body = json.loads(_search_reply(request).content)
+    def pin_and_deepen(body: dict[str, Any]) -> None:
         if "rerank" in body:
             pinned, deep = body["hits"]["hits"]
             # A pinned hit shows a clamped score; its band comes from its own final score.
@@ -595,9 +603,8 @@ def test_search_pinned_and_beyond_window_hits_name_their_scores(sidecar: FakeSid
                 "beyond_window": True,
                 "rules_fired": [],
             }
-        return httpx.Response(200, json=body)
 
-    at = _search(sidecar, reply_with)
+    at = _search(sidecar, _edited_reply(pin_and_deepen))
     text = [m.value for m in at.markdown]
     assert (
         "score 0.950 · final score 0.331 · model 0.910 · :red[**weak**] band (final score)" in text
@@ -620,12 +627,7 @@ def test_search_with_no_hits_says_so(sidecar: FakeSidecar) -> None:
 
 
 def test_search_response_without_rerank_block(sidecar: FakeSidecar) -> None:
-    def plain(request: httpx.Request) -> httpx.Response:
-        body = json.loads(_search_reply(request).content)
-        body.pop("rerank", None)
-        return httpx.Response(200, json=body)
-
-    at = _search(sidecar, plain)
+    at = _search(sidecar, _edited_reply(lambda body: body.pop("rerank", None)))
     assert at.info[0].value == "Not reranked: the answer carried no rerank report."
 
 
