@@ -169,10 +169,11 @@ def _search(client: SidecarClient, index: str, text: str, size: int) -> None:
     if not text.strip():
         st.error("Type a query.")
         return
+    instruction = session.instruction_to_send()
     try:
         with st.spinner("Searching and reranking…"):
-            original = client.search(index, text, size, False, session.instruction_to_send())
-            reranked = client.search(index, text, size, True, session.instruction_to_send())
+            original = client.search(index, text, size, False, instruction)
+            reranked = client.search(index, text, size, True, instruction)
     except ConsoleError as exc:
         views.show_error(exc)
         return
