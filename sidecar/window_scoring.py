@@ -247,14 +247,12 @@ class WindowScorer:
     ) -> None:
         """Cache what a chunk past the deadline computes, if the bound lets it run on."""
 
+        chunk_keys = [keys[i] for i in positions]
+        chunk_docs = [hydrated[i] for i in positions]
+
         async def fill_cache(values: list[float]) -> None:
-            await self._cache_set(
-                {
-                    keys[i]: float(value)
-                    for i, value in zip(positions, values, strict=True)
-                    if not _transient(hydrated[i].image_error)
-                }
-            )
+            scores: list[float | None] = [float(value) for value in values]
+            await self._cache_set(_cacheable(chunk_keys, scores, chunk_docs))
 
         if not self._late.adopt(scoring, fill_cache):
             log.info("late scoring bound reached, a deadline-missing call was cancelled")
