@@ -19,6 +19,7 @@ from redis.exceptions import RedisClusterException, RedisError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOG_EVERY_S = 30.0
+# RedisClusterException (no reachable node, keys across slots) is not a RedisError.
 FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
@@ -43,10 +44,11 @@ class FailOpen:
             async with asyncio.timeout(self._deadline_s):
                 return await call
         except FAILURES as exc:
-            self._failed(operation, exc)
+            self.failed(operation, exc)
             return fallback
 
-    def _failed(self, operation: str, exc: BaseException) -> None:
+    def failed(self, operation: str, exc: BaseException) -> None:
+        """Count and (rate-limited) log a failure, and skip Redis for `retry_after_s`."""
         self.errors += 1
         now = time.monotonic()
         self._skip_until = now + self._retry_after_s

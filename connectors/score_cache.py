@@ -22,20 +22,17 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError
 
 from connectors.hashing import sha256_hex
+from connectors.redis_fail_open import FAILURES, FailOpen
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "lychee:v1"
-_LOG_EVERY_S = 30.0
 # Cluster topology discovery (CLUSTER SLOTS, then COMMAND, whose reply redis-py parses in
 # ~90 ms of pure Python) takes longer than one request's deadline: bounded on its own, or
 # every try would be cancelled midway and the cache would never come up.
 _DISCOVERY_DEADLINE_S = 1.0
-# RedisClusterException (no reachable node, keys across slots) is not a RedisError.
-_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 def cache_key(
@@ -220,9 +217,7 @@ class RedisScoreCache:
         self._ttl_s = ttl_s
         self._jitter = ttl_jitter
         self._deadline = 2 * timeout_s
-        self._retry_after_s = retry_after_s
-        self._skip_until = 0.0
-        self._last_log = -math.inf
+        self._guard = FailOpen("score cache", self._deadline, retry_after_s)
         self._client = redis_client(
             url, cluster=cluster, timeout_s=timeout_s, max_connections=max_connections
         )
@@ -230,19 +225,19 @@ class RedisScoreCache:
     async def get_many(self, keys: list[str]) -> list[float | None]:
         if not keys:
             return []
-        if self._skipping():
+        if self._guard.skipping:
             return self.stats.count([None] * len(keys))
         try:
             await self._discover()
             async with asyncio.timeout(self._deadline):
                 raw = await self._client.mget(keys)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._failed("MGET", exc)
             return self.stats.count([None] * len(keys))
         return self.stats.count([_parse(value) for value in raw])
 
     async def set_many(self, scores: dict[str, float]) -> None:
-        if not scores or self._skipping():
+        if not scores or self._guard.skipping:
             return
         pipe = self._client.pipeline(transaction=False)
         for key, score in scores.items():
@@ -251,7 +246,7 @@ class RedisScoreCache:
             await self._discover()
             async with asyncio.timeout(self._deadline):
                 await pipe.execute()
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._failed("SET", exc)
 
     async def close(self) -> None:
@@ -268,17 +263,6 @@ class RedisScoreCache:
         spread = self._ttl_s * self._jitter
         return max(1, round(self._ttl_s + random.uniform(-spread, spread)))
 
-    def _skipping(self) -> bool:
-        return time.monotonic() < self._skip_until
-
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.stats.errors += 1
-        now = time.monotonic()
-        self._skip_until = now + self._retry_after_s
-        if now - self._last_log >= _LOG_EVERY_S:
-            self._last_log = now
-            logger.warning(
-                "score cache %s failed (%s); scoring without the cache for now",
-                operation,
-                type(exc).__name__,
-            )
+        self._guard.failed(operation, exc)
