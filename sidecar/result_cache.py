@@ -159,13 +159,12 @@ class ResultLookup:
         cache: ResultCache,
         context: Callable[[], str],
         count: Callable[[str], None],
-        shared: SharedResults | None = None,
     ) -> None:
         self._generations = generations
         self._cache = cache
         self._context = context
         self._count = count
-        self._shared = shared
+        self._shared: SharedResults | None = None  # set by `share`
 
     async def key_for(
         self, index: str, raw_body: bytes, params: Mapping[str, str], auth: Mapping[str, str]
