@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from itertools import islice
 from typing import Any
 from urllib.parse import unquote
 
@@ -109,7 +110,7 @@ class WriteWarmer:
         while True:
             await self._wake.wait()
             while self._pending:
-                batch = list(self._pending.items())[:_BATCH]
+                batch = list(islice(self._pending.items(), _BATCH))
                 for key, _ in batch:
                     del self._pending[key]
                 await self._warm_batch(batch)
