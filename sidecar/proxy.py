@@ -56,7 +56,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 REQUEST_ONLY = frozenset({"expect"})
-BODY_HEADERS = frozenset({"content-length", "content-encoding"})
+BODY_HEADERS = frozenset({b"content-length", b"content-encoding"})
 CLIENT_CLOSED = 499  # nginx's "client closed request": recorded, never sent
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 router = APIRouter()
@@ -80,7 +80,9 @@ async def forward(request: Request, services: Services, body: bytes | None = Non
     """Send the request to OpenSearch and stream the answer back. `body`: the request body
     already read (and inflated) by the caller, sent instead of the client's stream."""
     settings = services.settings.proxy
-    headers = _forward_headers(request.headers.raw)
+    # As bytes, exactly as the client sent them: httpx would refuse a str header value
+    # that is not ASCII (RFC 9110 allows obs-text), turning it into a 500.
+    headers = _without_hop_by_hop(request.headers.raw, REQUEST_ONLY)
     upload: asyncio.Semaphore | None = None
     failure: list[BaseException] = []
     if body is not None:
@@ -172,13 +174,6 @@ def _without_hop_by_hop(
             continue
         kept.append((name, value))
     return kept
-
-
-def _forward_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    return [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in _without_hop_by_hop(raw, REQUEST_ONLY)
-    ]
 
 
 def _has_body(request: Request) -> bool:

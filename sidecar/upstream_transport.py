@@ -28,7 +28,7 @@ from aiohttp.client_proto import ResponseHandler
 # caller's headers (an added Accept-Encoding would get a gzip answer the caller can't read).
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 # aiohttp sets these from the body it sends; the caller's Content-Length is kept.
-_BODY_FRAMING = frozenset({"transfer-encoding", "host"})
+_BODY_FRAMING = frozenset({b"transfer-encoding", b"host"})
 REUSABLE_ERRORS = frozenset({404, 409})
 MAX_RESPONSE_HEADER_BYTES = 64 * 1024
 DEFAULT_TIMEOUT_S = 30.0
@@ -105,10 +105,12 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         request: httpx.Request,
         timeouts: dict[str, float | None],
     ) -> aiohttp.ClientResponse:
+        # aiohttp encodes header strings as UTF-8: decoding them so keeps a UTF-8 value's
+        # bytes exact (bytes that are not UTF-8 cannot pass through it unchanged).
         headers = [
-            (k.decode("latin-1"), v.decode("latin-1"))
+            (k.decode("latin-1"), v.decode("utf-8", "replace"))
             for k, v in request.headers.raw
-            if k.decode("latin-1").lower() not in _BODY_FRAMING
+            if k.lower() not in _BODY_FRAMING
         ]
         connect = timeouts.get("connect") or DEFAULT_TIMEOUT_S
         timeout = aiohttp.ClientTimeout(

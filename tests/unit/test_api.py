@@ -385,6 +385,20 @@ def test_openapi_shows_the_limits(client: TestClient) -> None:
     assert '"maxLength": 50' in text
 
 
+async def test_proxy_forwards_a_non_ascii_header_byte_exact(
+    scorer: WordScorer, search: StaticSearch, upstream: Upstream
+) -> None:
+    app = _client(scorer, search, upstream).app
+    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+        transport = httpx.ASGITransport(app=app)
+        note = "café".encode()  # obs-text in a header value: allowed, not ASCII
+        request = httpx.Request("GET", "http://sidecar/_cat/indices", headers=[(b"X-Note", note)])
+        response = await transport.handle_async_request(request)
+        await response.aread()
+    assert response.status_code == 200
+    assert (b"x-note", note) in upstream.requests[-1].headers.raw  # ASGI lower-cases names
+
+
 async def test_proxy_adds_no_headers_of_its_own(
     scorer: WordScorer, search: StaticSearch, upstream: Upstream
 ) -> None:

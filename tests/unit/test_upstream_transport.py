@@ -65,6 +65,14 @@ async def test_sends_only_the_callers_headers(echo_url: str) -> None:
         assert added not in sent
 
 
+async def test_a_utf8_header_value_reaches_the_wire_unchanged(echo_url: str) -> None:
+    note = "café".encode()
+    async with httpx.AsyncClient(transport=aiohttp_transport()) as client:
+        request = httpx.Request("GET", f"{echo_url}/_count", headers=[(b"X-Note", note)])
+        response = await client.send(request)
+    assert b"X-Note: " + note + b"\r\n" in response.content
+
+
 async def test_refused_connection_is_a_connect_error_not_a_timeout() -> None:
     async with httpx.AsyncClient(transport=aiohttp_transport()) as client:
         with pytest.raises(httpx.ConnectError):
