@@ -385,16 +385,23 @@ def test_openapi_shows_the_limits(client: TestClient) -> None:
     assert '"maxLength": 50' in text
 
 
+async def _send_bare(
+    scorer: WordScorer, search: StaticSearch, upstream: Upstream, request: httpx.Request
+) -> httpx.Response:
+    """Send `request` to the app as is: only its own headers, none of an httpx client's."""
+    app = _client(scorer, search, upstream).app
+    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+        response = await httpx.ASGITransport(app=app).handle_async_request(request)
+        await response.aread()
+    return response
+
+
 async def test_proxy_forwards_a_non_ascii_header_byte_exact(
     scorer: WordScorer, search: StaticSearch, upstream: Upstream
 ) -> None:
-    app = _client(scorer, search, upstream).app
-    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
-        transport = httpx.ASGITransport(app=app)
-        note = "café".encode()  # obs-text in a header value: allowed, not ASCII
-        request = httpx.Request("GET", "http://sidecar/_cat/indices", headers=[(b"X-Note", note)])
-        response = await transport.handle_async_request(request)
-        await response.aread()
+    note = "café".encode()  # obs-text in a header value: allowed, not ASCII
+    request = httpx.Request("GET", "http://sidecar/_cat/indices", headers=[(b"X-Note", note)])
+    response = await _send_bare(scorer, search, upstream, request)
     assert response.status_code == 200
     assert (b"x-note", note) in upstream.requests[-1].headers.raw  # ASGI lower-cases names
 
@@ -402,13 +409,9 @@ async def test_proxy_forwards_a_non_ascii_header_byte_exact(
 async def test_proxy_adds_no_headers_of_its_own(
     scorer: WordScorer, search: StaticSearch, upstream: Upstream
 ) -> None:
-    app = _client(scorer, search, upstream).app
-    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
-        transport = httpx.ASGITransport(app=app)
-        # A bare request: only Host, none of an httpx client's default headers.
-        request = httpx.Request("GET", "http://sidecar/_cat/indices")
-        response = await transport.handle_async_request(request)
-        await response.aread()
+    # A bare request: only Host, none of an httpx client's default headers.
+    request = httpx.Request("GET", "http://sidecar/_cat/indices")
+    response = await _send_bare(scorer, search, upstream, request)
     assert response.status_code == 200
     sent = upstream.requests[-1]
     assert "Accept-Encoding" not in sent.headers
