@@ -50,10 +50,10 @@ calibrate: venv ## Refit the score calibration on Home Depot judgments (MODEL=ly
 	$(PY) -m lychee_engine.calibrate_minilm --model $(or $(MODEL),minilm) --data $(HOMEDEPOT)
 
 INDEX ?= products
-warm: venv ## Fill the shared embedding cache from an index (INDEX=products; Redis of services-up)
+warm: venv ## Fill the caches from an index (INDEX=products; VIA=http://127.0.0.1:8080: the running sidecar warms itself, needed for Lychee)
 	LYCHEE_CONFIG=$${LYCHEE_CONFIG:-config/sidecar.yaml} \
 	LYCHEE_CACHE__REDIS_URL=$${LYCHEE_CACHE__REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(PY) -m sidecar warm --index $(INDEX)
+	$(PY) -m sidecar warm --index $(INDEX) $(if $(VIA),--via $(VIA))
 
 check: venv ## ruff lint + format check and mypy on the three packages
 	$(VENV)/bin/ruff check .

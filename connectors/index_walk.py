@@ -8,7 +8,7 @@ the point-in-time's own tie-breaker makes `search_after` exact across shards.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -25,7 +25,7 @@ async def walk_index(
     keep_alive: str = "2m",
     source: list[str] | None = None,
     request_timeout: float = 30.0,
-) -> AsyncIterator[list[dict[str, Any]]]:
+) -> AsyncGenerator[list[dict[str, Any]], None]:
     """Pages of hits (`_id`, `_index`, `_source` limited to `source` when given) until the
     index is exhausted. Raises UpstreamError when OpenSearch refuses or is unreachable."""
     client = AsyncOpenSearch(hosts=[url], timeout=request_timeout, serializer=OrjsonSerializer())

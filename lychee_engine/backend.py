@@ -41,3 +41,26 @@ class PairBackend(Protocol):
     def score_prepared(self, pairs: list[PreparedPair]) -> list[float]:
         """Score pairs (any mix of requests) and return scores in input order."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class WarmWork:
+    """Warming prepared off the forward thread: what is done, what the model still has to do."""
+
+    preprocessed: frozenset[int]  # positions of the documents preprocessed now (cache lacked them)
+    payload: Any = field(default=None, repr=False)  # work for `warm_prepared`; None: nothing
+
+
+@runtime_checkable
+class WarmableBackend(Protocol):
+    """A backend that keeps something per document whatever the query (preprocessed images,
+    vision-tower outputs) and can compute it ahead of time. Like scoring, in two halves: CPU
+    work in any thread, then model work in the batcher's forward thread only."""
+
+    def prepare_warm(self, documents: list[Document]) -> WarmWork:
+        """Fill the CPU-side caches (image preprocessing); never raises for a bad image."""
+        ...
+
+    def warm_prepared(self, work: WarmWork) -> frozenset[int]:
+        """Run the model for what its caches lack; the positions that needed it."""
+        ...

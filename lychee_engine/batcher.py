@@ -15,12 +15,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lychee_engine.backend import PairBackend, PreparedPair
+from lychee_engine.backend import PairBackend, PreparedPair, WarmableBackend
 from lychee_engine.errors import EngineError, Overloaded
 from lychee_engine.options import EngineOptions
 from lychee_engine.types import Document, Query, ScorerCapabilities, capabilities_of
 
 log = logging.getLogger(__name__)
+# Documents warmed per turn of the forward thread: queued searches wait for one turn at most.
+WARM_SLICE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,42 @@ class MicroBatcher:
             # On cancellation or a failed pair, the rest of this request is dropped.
             for future in futures:
                 future.cancel()
+
+    @property
+    def can_warm(self) -> bool:
+        """Whether the backend keeps anything per document that `warm` could fill."""
+        return isinstance(self._backend, WarmableBackend)
+
+    async def warm(self, documents: list[Document]) -> int:
+        """Fill the backend's per-document caches (a `Warmable`): CPU preprocessing in a
+        worker thread, model work (the vision tower) in the forward thread, between the
+        forward passes of searches, `WARM_SLICE` documents at a time. Returns how many
+        documents needed work; raises EngineError when the backend keeps nothing to warm."""
+        backend = self._backend
+        if not isinstance(backend, WarmableBackend):
+            raise EngineError(f"{self.model_id} keeps nothing per document to warm")
+        warmed = 0
+        for start in range(0, len(documents), WARM_SLICE):
+            if self._closed:
+                raise EngineError("the scorer is closed")
+            work = await asyncio.to_thread(
+                backend.prepare_warm, documents[start : start + WARM_SLICE]
+            )
+            filled: frozenset[int] = frozenset()
+            if work.payload:
+                loop = asyncio.get_running_loop()
+                try:
+                    filled = await loop.run_in_executor(self._executor, backend.warm_prepared, work)
+                except EngineError:
+                    raise
+                except RuntimeError as exc:  # the executor was shut down by close()
+                    if self._closed:
+                        raise EngineError("the scorer is closed") from exc
+                    raise _wrap(exc) from exc
+                except Exception as exc:
+                    raise _wrap(exc) from exc
+            warmed += len(work.preprocessed | filled)
+        return warmed
 
     async def close(self) -> None:
         """Stop the worker, fail waiting requests and release the forward thread."""

@@ -99,6 +99,7 @@ class ImagePreprocessor:
         self._lock = threading.Lock()  # prepare() may run in several worker threads
         self.hits = 0
         self.misses = 0
+        self.warmed = 0  # preprocessed by `warm`, ahead of any query (not counted as misses)
 
     def __call__(self, image: ImageLike) -> ProcessedImage:
         """Preprocess `image`, or return the cached result for the same content."""
@@ -109,6 +110,26 @@ class ImagePreprocessor:
                 self.hits += 1
                 return cached
             self.misses += 1
+        return self._process_and_keep(key, image)
+
+    def warm(self, image: ImageLike) -> tuple[ProcessedImage, bool]:
+        """The preprocessed image and whether it was computed now (the cache lacked it).
+        Leaves `hits`/`misses` to queries: they tell what warming saved."""
+        key = content_key(image)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached, False
+        processed = self._process_and_keep(key, image)
+        with self._lock:
+            self.warmed += 1
+        return processed, True
+
+    @property
+    def cached_bytes(self) -> int:
+        return int(self._cache.currsize)
+
+    def _process_and_keep(self, key: str, image: ImageLike) -> ProcessedImage:
         processed = self._process(key, to_rgb(image))
         if _nbytes(processed) <= self._cache.maxsize:  # larger: used once, never kept
             with self._lock:

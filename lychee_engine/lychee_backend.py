@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lychee_engine import prompt
-from lychee_engine.backend import PreparedPair
+from lychee_engine.backend import PreparedPair, WarmWork
 from lychee_engine.device import (
     check_fits,
     choose_attention,
@@ -247,6 +247,30 @@ class LycheeBackend:
             payload = PairInputs(ids, images)
             pairs.append(PreparedPair(tokens=len(ids), payload=payload, nbytes=own_bytes))
         return pairs
+
+    def prepare_warm(self, documents: list[Document]) -> WarmWork:
+        """Preprocess the document images the cache lacks (what `prepare` would do for
+        them). This backend keeps no vision-tower output between calls: no model work."""
+        fresh = frozenset(i for i, _, new in self.warm_images(documents) if new)
+        return WarmWork(preprocessed=fresh)
+
+    def warm_prepared(self, work: WarmWork) -> frozenset[int]:
+        return frozenset()
+
+    def warm_images(self, documents: list[Document]) -> list[tuple[int, ProcessedImage, bool]]:
+        """(position, preprocessed image, computed now) per document image that decodes;
+        one that does not is skipped, as a search would score that document without it."""
+        out = []
+        for position, doc in enumerate(documents):
+            if doc.image is None:
+                continue
+            try:
+                processed, new = self._images.warm(doc.image)
+            except UnsupportedInput as exc:
+                log.debug("not warming an image: %s", exc)
+                continue
+            out.append((position, processed, new))
+        return out
 
     def _document_image(self, doc: Document) -> ProcessedImage | None:
         """The document's image; a broken one with text beside it is dropped (fail open)."""

@@ -111,3 +111,14 @@ class Scorer(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Warmable(Protocol):
+    """A scorer that can fill its per-document caches ahead of the first query: what it
+    keeps for a document does not depend on the query (a bi-encoder's embedding, Lychee's
+    preprocessed image and vision-tower output)."""
+
+    async def warm(self, documents: list[Document]) -> int:
+        """Fill what the caches lack for `documents`; returns how many needed work."""
+        ...

@@ -35,8 +35,9 @@ export LYCHEE_IMAGES__LOCAL_ROOT="$PWD/data/catalog"
 export LYCHEE_PORT=$SIDECAR_PORT
 export LYCHEE_HOST=${LYCHEE_HOST:-127.0.0.1}  # 0.0.0.0 to serve other machines
 
-# Embed the catalog into the shared embedding cache before the first search (bi-encoders
-# only; Lychee's image-embedding cache lives in the serving process).
+# Embed the catalog into the shared embedding cache before the first search (MiniLM: a
+# separate process fills Redis). Lychee's caches live in the serving process: it is asked
+# to warm itself once it is ready, below.
 if [ "$LYCHEE_ENGINE__MODEL" = minilm ]; then
   $PY -m sidecar warm --index products --no-progress
 fi
@@ -50,6 +51,15 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 curl -fsS "$SIDECAR_URL/readyz" >/dev/null || { echo "sidecar not ready"; tail -30 "$RUN_DIR/sidecar.log"; exit 1; }
+
+# Lychee: the running sidecar preprocesses and vision-encodes every catalog image into its
+# own caches (POST /api/warm). A failure leaves them to the first searches, nothing worse.
+case "$LYCHEE_ENGINE__MODEL" in
+  lychee:* | tiny:*)
+    $PY -m sidecar warm --index products --no-progress --via "$SIDECAR_URL" ||
+      echo "warming the sidecar failed; the first searches fill its caches instead"
+    ;;
+esac
 
 SIDECAR_URL=$SIDECAR_URL .venv/bin/streamlit run console/app.py --server.port "$CONSOLE_PORT" \
   --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false \

@@ -1,6 +1,7 @@
 """`python -m sidecar`: serve the app on LYCHEE_HOST:LYCHEE_PORT (127.0.0.1:8080 by default),
 with the server limits of sidecar/http_server.py;
-`python -m sidecar warm --index NAME`: fill the embedding cache (sidecar/warm.py)."""
+`python -m sidecar warm --index NAME [--via SIDECAR_URL]`: fill the per-document caches
+(sidecar/warm.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(level=logging.WARNING)
         raise SystemExit(warm_main(argv[1:]))
     if argv:
-        raise SystemExit(f"usage: python -m sidecar [warm --index NAME ...]; not {argv[0]!r}")
+        usage = "python -m sidecar [warm --index NAME [--via URL] ...]"
+        raise SystemExit(f"usage: {usage}; not {argv[0]!r}")
     logging.basicConfig(
         level=os.environ.get("LYCHEE_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

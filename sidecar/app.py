@@ -16,7 +16,7 @@ from connectors.score_cache import ScoreCache
 from connectors.search import SearchBackend
 from lychee_engine.types import Scorer
 from sidecar import proxy
-from sidecar.api import catalog_images, cohere, health, msearch, rerank, score, search_all
+from sidecar.api import catalog_images, cohere, health, msearch, rerank, score, search_all, warm
 from sidecar.api import search as search_route
 from sidecar.api.errors import install_error_handlers
 from sidecar.api.models import build_models
@@ -48,6 +48,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.warm_gate.close()  # a warm still walking uses the services
             await services.close()
 
     app = FastAPI(
@@ -59,6 +60,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.warm_gate = warm.WarmGate()
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -75,5 +77,6 @@ def create_app(
     app.include_router(catalog_images.router)
     app.include_router(search_all.router)
     app.include_router(msearch.router)
+    app.include_router(warm.router)
     app.include_router(proxy.router)  # last: everything else goes to OpenSearch
     return app

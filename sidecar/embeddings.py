@@ -16,6 +16,7 @@ from connectors.embedding_store import (
 )
 from lychee_engine.embedding_cache import EmbeddingCachingScorer, with_embedding_cache
 from lychee_engine.types import Scorer
+from lychee_engine.warming import warm_target
 from sidecar.metrics import Metrics
 from sidecar.settings import Settings
 from sidecar.window_scoring import HitHydrator
@@ -99,8 +100,11 @@ def write_warmer(
     scorer: Scorer,
     metrics: Metrics,
 ) -> WriteWarmer | None:
-    """Warming of documents written through the proxy, when the scorer caches embeddings."""
-    if not isinstance(scorer, EmbeddingCachingScorer) or not settings.embedding_cache.warm_on_write:
+    """Warming of documents written through the proxy, when the scorer keeps something per
+    document (a bi-encoder's cached embedding; Lychee's preprocessed image and vision-tower
+    output, in this process)."""
+    target = warm_target(scorer)
+    if target is None or not settings.embedding_cache.warm_on_write:
         return None
 
     async def fetch(index: str, ids: list[str], auth: dict[str, str]) -> list[dict[str, Any]]:
@@ -113,13 +117,14 @@ def write_warmer(
 
     async def warm(index: str, hits: list[dict[str, Any]]) -> int:
         hydrated = await hydrator_for(index).hydrate(hits)
-        docs = [h.document for h in hydrated if h.scorable and h.document.text]
-        return await scorer.warm(docs) if docs else 0
+        docs = [h.document for h in hydrated if h.scorable]
+        return await target.warm(docs) if docs else 0
 
     warmer = WriteWarmer(fetch, warm, settings.embedding_cache.warm_on_write_max_pending)
     metrics.watch_value(
         "lychee_embedding_warmed_on_write",
-        "Documents written through the proxy and embedded in the background",
+        "Documents written through the proxy and warmed in the background (embedded; "
+        "Lychee: image preprocessed and vision-encoded)",
         lambda: warmer.warmed,
     )
     metrics.watch_value(

@@ -29,6 +29,18 @@ class Unauthorized(SidecarError):
     error_type = "unauthorized"
 
 
+class NotFound(SidecarError):
+    status_code = 404
+    error_type = "not_found"
+
+
+class Conflict(SidecarError):
+    """The request is sound but this process's state refuses it (e.g. a warm is running)."""
+
+    status_code = 409
+    error_type = "conflict"
+
+
 class TooManyRequests(SidecarError):
     status_code = 429
     error_type = "overloaded"

@@ -65,6 +65,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.warm_documents = Counter(
+            "lychee_warm_documents",
+            "Documents walked by POST /api/warm, by outcome: warmed (a cache lacked them and "
+            "now holds them), cached (nothing to do), unscorable (the model cannot read them)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.image_errors = Counter(
             "lychee_image_errors", "Images that could not be fetched", registry=self.registry
         )

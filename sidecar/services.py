@@ -26,6 +26,7 @@ from lychee_engine.prompt import PROMPT_VERSION
 from lychee_engine.types import Scorer
 from sidecar.breaker import BreakerState, CircuitBreaker
 from sidecar.embeddings import cache_embeddings, write_warmer
+from sidecar.image_cache_metrics import watch_image_caches
 from sidecar.image_input import ImageResolver
 from sidecar.limiter import InflightLimiter
 from sidecar.metrics import Metrics
@@ -64,7 +65,10 @@ class Services:
     pipeline: SearchPipeline
     limiter: InflightLimiter
     results: ResultLookup | None = None
-    write_warmer: WriteWarmer | None = None  # embeds documents written through the proxy
+    write_warmer: WriteWarmer | None = None  # warms documents written through the proxy
+    # index -> the hydrator searches use (images fetched when the scorer reads them); warming
+    # (POST /api/warm) hydrates with the same, so it fills the same cache keys.
+    hydrator_for: Callable[[str], Hydrator] | None = None
     # Headers OpenSearch/Elasticsearch stamp on every answer and clients check (elasticsearch-py
     # 8 refuses responses without X-Elastic-Product): learned from upstream answers, copied
     # onto the responses the sidecar builds itself.
@@ -111,6 +115,7 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
     stats = getattr(scorer, "stats", None)
     if callable(stats):
         metrics.watch_scorer(stats)
+    watch_image_caches(metrics, scorer)
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
     metrics.watch_value(
         "lychee_breaker_open",
@@ -150,7 +155,7 @@ async def build_services(settings: Settings, metrics: Metrics, given: Overrides)
         results.share(_own(closers, _shared_results(settings)))
     return Services(
         settings, metrics, scorer, cache, search, upstream, images, rules, breaker, pipeline,
-        limiter, results, warmer, _closers=closers,
+        limiter, results, warmer, hydrator_for=hydrator_for, _closers=closers,
     )  # fmt: skip
 
 

@@ -1,12 +1,14 @@
-"""Warm the embedding cache for documents written through the proxy.
+"""Warm the per-document caches for documents written through the proxy.
 
 After OpenSearch acknowledged a `_doc`/`_create`/`_update` or `_bulk` write (2xx), the
 written ids are queued; one background worker reads their current `_source` with a
 real-time `_mget` (the write need not be refreshed yet, and an `_update` is read whole),
-hydrates them as a search would and embeds what the cache lacks. Off the request path and
-bounded: at most `max_pending` ids wait, more are dropped (the first search embeds them, as
-without warming); a failure only skips that batch. Bodies that streamed (larger than the
-proxy's buffered size) are not parsed; documents indexed without an `_id` are skipped.
+hydrates them as a search would and warms the scorer with them (a bi-encoder embeds what
+its cache lacks; Lychee preprocesses and vision-encodes their images in this process). Off
+the request path and bounded: at most `max_pending` ids wait, more are dropped (the first
+search warms them, as without warming); a failure only skips that batch. Bodies that
+streamed (larger than the proxy's buffered size) are not parsed; documents indexed without
+an `_id` are skipped.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from lychee_engine import prompt
-from lychee_engine.backend import PreparedPair
+from lychee_engine.backend import PreparedPair, WarmWork
 from lychee_engine.fast.forward import FastStats, TextRunner
 from lychee_engine.fast.options import FastOptions
 from lychee_engine.fast.paths import FastPaths
@@ -35,7 +35,7 @@ from lychee_engine.fast.prefix import PrefixCache, PrefixKV, cap_before_image, s
 from lychee_engine.fast.rows import Row
 from lychee_engine.fast.vision_cache import VisionCacheStats, VisionKey
 from lychee_engine.fast.vision_encoder import VisionEncoder
-from lychee_engine.images import content_key
+from lychee_engine.images import ImagePreprocessor, ProcessedImage, content_key
 from lychee_engine.lychee_backend import ForwardHook, LycheeBackend, PairInputs
 from lychee_engine.options import EngineOptions
 from lychee_engine.types import Document, Query
@@ -165,6 +165,29 @@ class FastLycheeBackend:
             self._text.score(unshared, [], self.paths.packed, self.max_batch_tokens, scores)
         return scores
 
+    def prepare_warm(self, documents: list[Document]) -> WarmWork:
+        """Preprocess the document images the cache lacks (CPU, any thread) and leave those
+        the vision-embedding cache lacks for `warm_prepared`."""
+        images = self._inner.warm_images(documents)
+        fresh = frozenset(i for i, _, new in images if new)
+        if self.vision.cache is None:
+            return WarmWork(preprocessed=fresh)
+        keyed = [(i, self._processed_key(image), image) for i, image, _ in images]
+        return WarmWork(preprocessed=fresh, payload=keyed)
+
+    def warm_prepared(self, work: WarmWork) -> frozenset[int]:
+        """Run the vision tower for the images its cache lacks (the forward thread only);
+        the positions of the documents whose image it encoded."""
+        keyed: list[tuple[int, VisionKey, Any]] = work.payload or []
+        with torch.inference_mode():
+            encoded = self.vision.warm((key, image) for _, key, image in keyed)
+        return frozenset(i for i, key, _ in keyed if key in encoded)
+
+    @property
+    def image_cache(self) -> ImagePreprocessor:
+        """The preprocessed-image cache (shared with the wrapped plain backend)."""
+        return self._inner.image_cache
+
     @property
     def forward_hook(self) -> ForwardHook | None:
         """Called before every text-model forward with (rows, padded length), as on
@@ -199,6 +222,10 @@ class FastLycheeBackend:
 
     def _key(self, image: Any) -> VisionKey:
         return VisionKey(content_key(image), self.revision, *self._pixels)
+
+    def _processed_key(self, image: ProcessedImage) -> VisionKey:
+        """`_key` of the image it was preprocessed from (its key is that content hash)."""
+        return VisionKey(image.key, self.revision, *self._pixels)
 
     def _split(
         self, payloads: list[FastPair], images: dict[VisionKey, torch.Tensor]

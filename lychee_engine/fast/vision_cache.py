@@ -93,6 +93,11 @@ class VisionEmbeddingCache:
             self._store(key, value)
             return value
 
+    def contains(self, key: VisionKey) -> bool:
+        """Whether an embedding is kept (either tier); counts nothing, moves nothing."""
+        with self._lock:
+            return key in self._hot.entries or key in self._cold.entries
+
     def put(self, key: VisionKey, value: torch.Tensor) -> None:
         """Insert (or refresh) an embedding; oversize entries are simply not kept."""
         with self._lock:

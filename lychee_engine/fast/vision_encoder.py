@@ -59,6 +59,19 @@ class VisionEncoder:
             found.update(self._encode(chunk))
         return found
 
+    def warm(self, images: Iterable[tuple[VisionKey, ProcessedImage]]) -> set[VisionKey]:
+        """Encode and cache the distinct images the cache lacks (none without a cache:
+        nothing would be kept); returns their keys. Leaves the hit/miss counters to queries."""
+        if self.cache is None:
+            return set()
+        missing: dict[VisionKey, ProcessedImage] = {}
+        for key, image in images:
+            if key not in missing and not self.cache.contains(key):
+                missing[key] = image
+        for chunk in self._chunks(list(missing.items())):
+            self._encode(chunk)
+        return set(missing)
+
     def _chunks(
         self, items: list[tuple[VisionKey, ProcessedImage]]
     ) -> list[list[tuple[VisionKey, ProcessedImage]]]:

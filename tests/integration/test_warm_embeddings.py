@@ -63,10 +63,10 @@ async def test_warm_fills_the_cache_and_a_new_query_embeds_no_document(
     settings: Settings, catalog: str, redis_url: str, serve_sidecar: Any
 ) -> None:
     report = await warm_index(settings, catalog, page_size=7, progress=False)  # 5 pages
-    assert (report.documents, report.embedded, report.unscorable) == (30, 30, 0)
+    assert (report.documents, report.warmed, report.unscorable) == (30, 30, 0)
     assert len(redis.Redis.from_url(redis_url).keys("lychee:emb:v1:*")) == 30
     again = await warm_index(settings, catalog, page_size=100, progress=False)
-    assert (again.documents, again.embedded) == (30, 0)
+    assert (again.documents, again.warmed) == (30, 0)
 
     # A fresh sidecar (its own process memory empty) sharing the Redis.
     scorer = load_scorer("minilm", EngineOptions(device="cpu"))

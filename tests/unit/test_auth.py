@@ -118,6 +118,16 @@ def test_our_apis_need_the_key(sidecar: str, path: str, payload: dict[str, Any])
     assert _FakeOpenSearch.seen == []  # the key check never touches OpenSearch
 
 
+def test_warm_needs_the_key_and_names_what_it_cannot_warm(sidecar: str) -> None:
+    url, payload = f"{sidecar}/api/warm", {"index": "products"}
+    denied = httpx.post(url, json=payload)
+    assert denied.status_code == 401 and denied.json()["error"]["type"] == "unauthorized"
+    refused = httpx.post(url, json=payload, headers={"X-API-Key": KEY})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["reason"].startswith("nothing to warm: ")
+    assert _FakeOpenSearch.seen == []  # refused before walking anything
+
+
 def test_probes_stay_open(sidecar: str) -> None:
     assert httpx.get(f"{sidecar}/healthz").status_code == 200
     assert httpx.get(f"{sidecar}/readyz").status_code == 200

@@ -23,7 +23,8 @@ from lychee_engine.embedding_cache import (
 )
 from lychee_engine.minilm_backend import MiniLMBackend
 from lychee_engine.options import EngineOptions
-from lychee_engine.types import Document, Query
+from lychee_engine.types import Document, Query, Warmable
+from lychee_engine.warming import warm_target
 from sidecar.sample_catalog.catalog import build
 
 DOCS = [
@@ -118,6 +119,9 @@ async def test_only_missing_documents_are_embedded(batcher: MicroBatcher) -> Non
     assert first == pytest.approx(plain[:2], abs=1e-6)
     assert await scorer.warm(DOCS) == 0  # all cached already
     assert scorer.revision == batcher.revision and not scorer.supports_images
+    # The one warming protocol Lychee's batcher shares; MiniLM's bare batcher keeps nothing.
+    assert isinstance(scorer, Warmable) and warm_target(scorer) is scorer
+    assert warm_target(batcher) is None
 
 
 def _catalog_texts() -> tuple[list[str], list[str]]:
