@@ -211,6 +211,19 @@ def _normalizer(dictionary: tuple[str, ...]) -> QueryNormalizer:
     return QueryNormalizer(dictionary)
 
 
+# Shoppers repeat queries, and a search normalizes its text twice (retrieval and scoring):
+# remember recent results. Only short texts, so the memo stays a few MB at most.
+_MEMO_MAX_CHARS = 256
+
+
+@lru_cache(maxsize=4096)
+def _normalized(text: str, dictionary: tuple[str, ...]) -> str:
+    return _normalizer(dictionary)(text)
+
+
 def normalize_query(text: str, dictionary: Iterable[str] | None = None) -> str:
     """Normalize `text` with the default dictionary plus `dictionary` (see QueryNormalizer)."""
-    return _normalizer(tuple(dictionary or ()))(text)
+    words = tuple(dictionary or ())
+    if len(text) <= _MEMO_MAX_CHARS:
+        return _normalized(text, words)
+    return _normalizer(words)(text)
