@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: help venv run stop services-up services-down catalog tiny-checkpoint calibrate \
 	test test-unit test-integration test-e2e test-real-shapes check lint format typecheck \
-	bench-engine bench-sidecar bench-gpu bench-gpu-tiny bench-isolation eval loadtest clean warm
+	bench-engine bench-sidecar bench-codec bench-gpu bench-gpu-tiny bench-isolation eval loadtest clean warm
 
 help: ## List every target with its purpose
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -89,6 +89,9 @@ bench-engine: venv ## Engine throughput/latency/padding vs a naive reference (ti
 
 bench-sidecar: venv ## Warm-cache search via the sidecar vs straight to OpenSearch, and the cold path
 	$(PY) benchmarks/bench_sidecar.py
+
+bench-codec: venv ## Rankings and NDCG@10 from float16/int8 cached embeddings vs float32 (sample + Home Depot)
+	$(PY) benchmarks/bench_embedding_codec.py --homedepot $(HOMEDEPOT)
 
 bench-gpu: venv ## GPU serving benchmark on a full-size random-weight Qwen2.5-VL-7B (needs CUDA)
 	$(PY) benchmarks/bench_gpu.py --full-size
