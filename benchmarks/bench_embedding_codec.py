@@ -96,6 +96,13 @@ def embed(dataset: JudgedDataset, backend: MiniLMBackend) -> Embedded:
     return Embedded(dataset, rows, documents, queries)
 
 
+def pooled_only(dataset: JudgedDataset) -> JudgedDataset:
+    """Only the products some query ranks (all of them unless --max-queries cut queries)."""
+    pooled = {pid for q in dataset.queries for pid in q.judgments}
+    products = [p for p in dataset.products if p["id"] in pooled]
+    return JudgedDataset(dataset.name, products, dataset.queries)
+
+
 def round_trip(documents: torch.Tensor, codec: Codec) -> tuple[torch.Tensor, int]:
     """What a cache hit returns for each stored vector, and the bytes one vector takes."""
     dim = documents.shape[1]
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except FileNotFoundError as exc:
         raise SystemExit(str(exc)) from exc
+    datasets = (datasets[0], pooled_only(datasets[1]))
     sample, homedepot = (embed(d, backend) for d in datasets)
     embedded_s = time.perf_counter() - started
     results = measure(sample, homedepot)
