@@ -162,12 +162,10 @@ class MicroBatcher:
                     filled = await loop.run_in_executor(self._executor, backend.warm_prepared, work)
                 except EngineError:
                     raise
-                except RuntimeError as exc:  # the executor was shut down by close()
-                    if self._closed:
-                        raise EngineError("the scorer is closed") from exc
-                    raise _wrap(exc) from exc
-                except Exception as exc:
-                    raise _wrap(exc) from exc
+                except Exception as exc:  # close() shuts the executor down: a RuntimeError
+                    raise (
+                        EngineError("the scorer is closed") if self._closed else _wrap(exc)
+                    ) from exc
             warmed += len(work.preprocessed | filled)
         return warmed
 
