@@ -137,10 +137,13 @@ async def walk_and_warm(
     page_size: int = 200,
     rate: float | None = None,
     progress: Callable[[WarmProgress], None] | None = None,
+    total: int | None = None,
 ) -> WarmReport:
-    """The whole walk; `progress` is called after every page."""
+    """The whole walk; `progress` is called after every page. `total`: the index's size,
+    when the caller already asked OpenSearch for it."""
     started = time.monotonic()
-    total = await index_size(settings.opensearch_url, index, settings.opensearch_timeout_s)
+    if total is None:
+        total = await index_size(settings.opensearch_url, index, settings.opensearch_timeout_s)
     last = WarmProgress(0, total, 0, 0)
     pages = warm_pages(
         settings, index, scorer, hydrator, total=total, page_size=page_size, rate=rate

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ from sidecar.api.deps import ServicesDep, require_api_key
 from sidecar.api.models import ERROR_RESPONSES, ErrorBody
 from sidecar.errors import Conflict, NotFound
 from sidecar.services import Services
-from sidecar.warm import PAGE_TIMEOUT_S, WarmProgress, WarmReport, warm_pages
+from sidecar.warm import PAGE_TIMEOUT_S, WarmProgress, walk_and_warm
 
 log = logging.getLogger(__name__)
 # Characters no single index name holds (commas, wildcards and separators name several).
@@ -145,26 +144,28 @@ async def _walk(
     total: int,
     lines: asyncio.Queue[bytes | None],
 ) -> None:
-    started = time.monotonic()
     last = WarmProgress(0, total, 0, 0)
+
+    def page_done(progress: WarmProgress) -> None:
+        nonlocal last
+        _count(services, last, progress)
+        last = progress
+        lines.put_nowait(
+            _line({"done": progress.done, "total": progress.total, "warmed": progress.warmed})
+        )
+
     assert services.hydrator_for is not None
     try:
-        pages = warm_pages(
+        report = await walk_and_warm(
             services.settings,
             body.index,
             target,
             services.hydrator_for(body.index),
-            total=total,
             page_size=body.page_size,
             rate=body.rate,
+            progress=page_done,
+            total=total,
         )
-        async for progress in pages:
-            _count(services, last, progress)
-            last = progress
-            lines.put_nowait(
-                _line({"done": progress.done, "total": progress.total, "warmed": progress.warmed})
-            )
-        report = WarmReport(last.done, last.warmed, last.unscorable, time.monotonic() - started)
         log.info("%s", report.summary(body.index))
         lines.put_nowait(_line({"report": report.as_dict()}))
     except Exception as exc:  # the status went out with the first line: say it in the stream
